@@ -1,0 +1,182 @@
+//! The [`Policy`] trait: what a scheduling policy implements.
+
+use crate::{Connector, Dispatch, Pid, QueuedTask};
+
+/// What a policy may ask of the system while it runs: the time, the number of CPUs, and idle CPUs.
+///
+/// A `Context` is handed to every [`Policy`] method; it borrows the connector for the duration of the call.
+pub struct Context<'a> {
+    connector: &'a mut dyn Connector,
+}
+
+impl<'a> Context<'a> {
+    /// A context over a connector. The run loop builds these; tests of a policy can too.
+    pub fn new(connector: &'a mut dyn Connector) -> Self {
+        Context { connector }
+    }
+
+    /// "Now" in ns, on the same monotonic clock as [`QueuedTask::start_ns`] and [`QueuedTask::stop_ns`]
+    /// (`CLOCK_MONOTONIC` on a real machine, virtual time in the simulator). It does not stand still during a call.
+    pub fn now_ns(&self) -> u64 {
+        self.connector.now_ns()
+    }
+
+    /// How many CPUs the machine has; CPU ids are `0..nr_cpus()`.
+    pub fn nr_cpus(&self) -> u32 {
+        self.connector.nr_cpus()
+    }
+
+    /// Finds and claims an idle CPU on which `task` may run, preferring its previous CPU, or `None` if all its
+    /// allowed CPUs are busy. A claimed CPU waits for a dispatch: target it with
+    /// [`CpuTarget::Cpu`](crate::CpuTarget::Cpu) in the dispatch for this task.
+    pub fn pick_idle_cpu(&mut self, task: &QueuedTask) -> Option<u32> {
+        self.connector.pick_idle_cpu(task.pid, task.prev_cpu)
+    }
+}
+
+/// A scheduling policy: decides which queued task runs next, where, and for how long.
+///
+/// # Call order
+///
+/// The [`RunLoop`](crate::RunLoop) drives a policy in rounds, on one thread:
+///
+/// 1. For every event from the kernel side (at most [`LoopConfig::max_events`](crate::LoopConfig) per round):
+///    [`on_enqueue`](Policy::on_enqueue) when a task became runnable and is now in the policy's custody,
+///    [`on_exit`](Policy::on_exit) when a task exited.
+/// 2. Then [`pick_next`](Policy::pick_next) repeatedly, until it returns `None`, the channel to the kernel is
+///    full, or [`LoopConfig::max_dispatches`](crate::LoopConfig) dispatches went out this round.
+/// 3. The loop publishes [`nr_queued`](Policy::nr_queued) to the kernel side and gives the CPU back until there
+///    is more work.
+///
+/// # Contract
+///
+/// - **Every task handed to `on_enqueue` must eventually come back from `pick_next`** (or be dropped by
+///   `on_exit`). A task that is held forever is a runnable task that never runs: the kernel's watchdog ejects the
+///   scheduler after a few seconds (the simulator reports the same stall).
+/// - **A dispatch that cannot be delivered is not lost.** When the channel to the kernel is full, the run loop keeps
+///   the dispatch returned by `pick_next` and retries it in the next round before asking the policy again. A
+///   policy therefore forgets a task once it has returned its dispatch.
+/// - **Stale dispatches are harmless.** A task may be re-queued (a new `on_enqueue` with a larger
+///   [`QueuedTask::enq_seq`]) while an older copy is still held. Dispatching the old copy is dropped by the kernel
+///   side and counted as "cancelled"; the policy should simply dispatch each copy it holds.
+/// - **`on_exit` may come for a pid the policy does not hold** (the task exited while running). It must not panic;
+///   it drops whatever per-task state the policy keeps for that pid so state stays bounded.
+/// - **Never block, never sleep, never do I/O** in these methods: the policy runs inside the process that schedules
+///   every task of the machine. Avoid allocating per task in steady state: pre-size collections in the constructor.
+/// - **"Now"** is [`Context::now_ns`]; never read the wall clock, so the same policy runs unchanged, and
+///   deterministically, in the simulator.
+///
+/// # Example: first come, first served
+///
+/// ```
+/// use std::collections::VecDeque;
+/// use rustland_core::{Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask};
+///
+/// /// Runs tasks in arrival order, 5 ms each, on an idle CPU when there is one.
+/// struct Fcfs {
+///     queue: VecDeque<QueuedTask>,
+/// }
+///
+/// impl Policy for Fcfs {
+///     fn name(&self) -> &'static str {
+///         "fcfs"
+///     }
+///
+///     fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+///         self.queue.push_back(task);
+///     }
+///
+///     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+///         let task = self.queue.pop_front()?;
+///         let target = match ctx.pick_idle_cpu(&task) {
+///             Some(cpu) => CpuTarget::Cpu(cpu),
+///             None => CpuTarget::Any,
+///         };
+///         Some(task.dispatch(target, 5_000_000))
+///     }
+///
+///     fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
+///         // A queued copy of an exited task would be cancelled anyway; dropping it saves the round trip.
+///         self.queue.retain(|t| t.pid != pid);
+///     }
+///
+///     fn nr_queued(&self) -> usize {
+///         self.queue.len()
+///     }
+/// }
+///
+/// # let _ = Fcfs { queue: VecDeque::with_capacity(1024) };
+/// ```
+///
+/// # Misuse: holding a task back
+///
+/// A policy that "parks" a task until some condition is met breaks the first rule of the contract unless the
+/// condition is guaranteed to come true within a few milliseconds:
+///
+/// ```
+/// # use rustland_core::{Context, Dispatch, Pid, Policy, QueuedTask};
+/// struct OnlyNiceTasks {
+///     nice: Vec<QueuedTask>,
+///     parked: Vec<QueuedTask>, // WRONG: nothing ever takes tasks out of here
+/// }
+///
+/// impl Policy for OnlyNiceTasks {
+///     fn name(&self) -> &'static str { "only-nice" }
+///     fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+///         if task.weight.get() >= 100 { self.nice.push(task) } else { self.parked.push(task) }
+///     }
+///     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+///         let t = self.nice.pop()?;
+///         Some(t.dispatch(rustland_core::CpuTarget::Any, 0))
+///     }
+///     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+///     // Reporting only `nice` also hides the parked tasks from the kernel side.
+///     fn nr_queued(&self) -> usize { self.nice.len() }
+/// }
+/// ```
+///
+/// Low-weight tasks wait forever; the watchdog ejects the scheduler. Give such tasks a lower priority (a later
+/// deadline, a smaller slice), never no turn at all.
+pub trait Policy {
+    /// A short name for logs and reports, e.g. `"fifo"`.
+    fn name(&self) -> &'static str;
+
+    /// A task became runnable and is now held by the policy until [`pick_next`](Policy::pick_next) returns a
+    /// dispatch for it.
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>);
+
+    /// The next dispatch, or `None` when the policy holds no task it wants to run now.
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch>;
+
+    /// Task `pid` exited: drop every piece of state kept for it, including queued copies.
+    fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>);
+
+    /// How many tasks the policy still holds (queued and not yet returned by `pick_next`).
+    fn nr_queued(&self) -> usize;
+
+    /// Reports the policy's own figures for statistics, as `(name, value)` pairs. The default reports none.
+    fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        let _ = report;
+    }
+}
+
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
+        (**self).on_enqueue(task, ctx)
+    }
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+        (**self).pick_next(ctx)
+    }
+    fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>) {
+        (**self).on_exit(pid, ctx)
+    }
+    fn nr_queued(&self) -> usize {
+        (**self).nr_queued()
+    }
+    fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        (**self).metrics(report)
+    }
+}
