@@ -240,7 +240,10 @@ pub struct Dispatch {
     pub target: CpuTarget,
     /// How long it may run before it is preempted (ns). 0 keeps the task's remaining slice.
     pub slice_ns: u64,
-    /// The vtime to record for the task; it comes back in the next [`QueuedTask::vtime`].
+    /// The ordering key of the task in the kernel side's shared queue: tasks dispatched to [`CpuTarget::Any`]
+    /// run in increasing `vtime` order (the shared queue is vtime-ordered; a FIFO policy passes a value that
+    /// increases with every dispatch). The kernel side also records it, and it comes back in the next
+    /// [`QueuedTask::vtime`]. Per-CPU targets run in dispatch order.
     pub vtime: u64,
     /// Extra requests, such as [`DispatchFlags::PREEMPT`].
     pub flags: DispatchFlags,
