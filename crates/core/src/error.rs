@@ -27,3 +27,30 @@ pub enum RunError {
     #[error("connector error: {0}")]
     Connector(#[from] ConnectorError),
 }
+
+/// A policy or loop setting outside its valid range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {setting}: {value} ({expected})")]
+pub struct ConfigError {
+    /// The setting's name as a user would type it, e.g. "slice-us".
+    pub setting: &'static str,
+    /// The rejected value, formatted.
+    pub value: String,
+    /// What is accepted, e.g. "must be between 100 and 100000".
+    pub expected: String,
+}
+
+impl ConfigError {
+    /// Checks that `value` lies in `min..=max`, naming the setting and its unit in the error.
+    pub fn check_range(setting: &'static str, value: u64, min: u64, max: u64, unit: &str) -> Result<(), ConfigError> {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(ConfigError {
+                setting,
+                value: format!("{value} {unit}"),
+                expected: format!("must be between {min} and {max} {unit}"),
+            })
+        }
+    }
+}

@@ -14,9 +14,10 @@ mod error;
 mod policy;
 mod run_loop;
 mod task;
+pub mod testing;
 
 pub use connector::{Connector, Counters, Delivery, ExitInfo, ExitKind};
-pub use error::{ConnectorError, RunError};
+pub use error::{ConfigError, ConnectorError, RunError};
 pub use policy::{Context, Policy};
 pub use run_loop::{LoopConfig, LoopStats, RunLoop, RunReport, ShutdownHandle, StopReason};
 pub use task::{
