@@ -120,3 +120,60 @@ impl Policy for Fifo {
         report("to_any", self.dispatched_to_any);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustland_core::testing::{queued_task, ManualConnector};
+
+    #[test]
+    fn dispatches_in_arrival_order_with_increasing_vtime() {
+        let mut fifo = Fifo::default();
+        let mut conn = ManualConnector::new(4);
+        let mut ctx = Context::new(&mut conn);
+        for pid in [5, 9, 2, 7] {
+            fifo.on_enqueue(queued_task(pid, 1), &mut ctx);
+        }
+        let picks: Vec<Dispatch> = std::iter::from_fn(|| fifo.pick_next(&mut ctx)).collect();
+        assert_eq!(picks.iter().map(|d| d.pid).collect::<Vec<_>>(), vec![5, 9, 2, 7]);
+        assert!(picks.windows(2).all(|w| w[0].vtime < w[1].vtime));
+    }
+
+    #[test]
+    fn slice_shrinks_with_waiting_tasks_but_not_below_the_floor() {
+        let mut fifo = Fifo::default();
+        let mut conn = ManualConnector::new(1);
+        let mut ctx = Context::new(&mut conn);
+        fifo.on_enqueue(queued_task(1, 1), &mut ctx);
+        fifo.on_enqueue(queued_task(2, 1), &mut ctx);
+        // Two waiting when the first is picked: 5 ms / 3.
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, 5_000_000 / 3);
+        // One waiting: 5 ms / 2.
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, 5_000_000 / 2);
+        for pid in 0..100 {
+            fifo.on_enqueue(queued_task(pid, 1), &mut ctx);
+        }
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, FifoConfig::default().min_slice_ns);
+    }
+
+    #[test]
+    fn prefers_an_idle_cpu() {
+        let mut fifo = Fifo::default();
+        let mut conn = ManualConnector::new(2);
+        conn.idle_cpus.push_back(1);
+        let mut ctx = Context::new(&mut conn);
+        fifo.on_enqueue(queued_task(1, 1), &mut ctx);
+        fifo.on_enqueue(queued_task(2, 1), &mut ctx);
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().target, CpuTarget::Cpu(1));
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().target, CpuTarget::Any);
+    }
+
+    #[test]
+    fn config_validation() {
+        assert!(FifoConfig::default().validate().is_ok());
+        let bad = FifoConfig { slice_ns: 0, ..FifoConfig::default() };
+        assert_eq!(bad.validate().unwrap_err().setting, "slice");
+        let inverted = FifoConfig { slice_ns: 100_000, min_slice_ns: 200_000 };
+        assert_eq!(inverted.validate().unwrap_err().setting, "min-slice");
+    }
+}
