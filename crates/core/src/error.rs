@@ -42,7 +42,13 @@ pub struct ConfigError {
 
 impl ConfigError {
     /// Checks that `value` lies in `min..=max`, naming the setting and its unit in the error.
-    pub fn check_range(setting: &'static str, value: u64, min: u64, max: u64, unit: &str) -> Result<(), ConfigError> {
+    pub fn check_range(
+        setting: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+        unit: &str,
+    ) -> Result<(), ConfigError> {
         if (min..=max).contains(&value) {
             Ok(())
         } else {

@@ -6,8 +6,8 @@
 use std::collections::VecDeque;
 
 use crate::{
-    Comm, Connector, ConnectorError, Counters, Delivery, Dispatch, EnqueueFlags, Event, ExitInfo, Pid, QueuedTask,
-    Weight,
+    Comm, Connector, ConnectorError, Counters, Delivery, Dispatch, EnqueueFlags, Event, ExitInfo,
+    Pid, QueuedTask, Weight,
 };
 
 /// A [`Connector`] whose every answer is set by the test.

@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 
 use rustland_core::testing::{queued_task, ManualConnector};
 use rustland_core::{
-    Context, CpuTarget, Dispatch, ExitInfo, ExitKind, LoopConfig, Pid, Policy, QueuedTask, RunLoop, StopReason,
+    Context, CpuTarget, Dispatch, ExitInfo, ExitKind, LoopConfig, Pid, Policy, QueuedTask, RunLoop,
+    StopReason,
 };
 
 /// Dispatches in arrival order and records every call.
@@ -51,7 +52,10 @@ fn a_round_delivers_events_and_dispatches_answers() {
     let (policy, conn) = rl.into_parts();
     assert_eq!(pids(&conn.dispatched), vec![1, 2, 3]);
     // Each dispatch answers the sequence number of the task it dispatches.
-    assert!(conn.dispatched.iter().all(|d| d.enq_seq == d.pid as u64 * 10));
+    assert!(conn
+        .dispatched
+        .iter()
+        .all(|d| d.enq_seq == d.pid as u64 * 10));
     assert_eq!(policy.nr_queued(), 0);
     assert_eq!(conn.published_queued, 0);
     assert_eq!(conn.yields, 1);
@@ -69,7 +73,11 @@ fn an_undeliverable_dispatch_is_held_and_retried_first() {
     // One went out, the second is held by the loop, the third is still in the policy.
     assert_eq!(pids(&rl.connector().dispatched), vec![1]);
     assert_eq!(rl.policy().picks, 2);
-    assert_eq!(rl.connector().published_queued, 2, "held dispatch counts as still held");
+    assert_eq!(
+        rl.connector().published_queued,
+        2,
+        "held dispatch counts as still held"
+    );
     assert_eq!(rl.stats().full, 1);
 
     // Still full: nothing is lost and the policy is not asked again.
@@ -150,7 +158,10 @@ fn kernel_exit_ends_the_run_with_its_reason() {
     rl.connector_mut().exit = Some(exit.clone());
     let report = rl.run().unwrap();
     assert_eq!(report.reason, StopReason::KernelExit(exit.clone()));
-    assert_eq!(report.stats.rounds, 1, "no round runs once the kernel side has exited");
+    assert_eq!(
+        report.stats.rounds, 1,
+        "no round runs once the kernel side has exited"
+    );
     assert_eq!(report.counters.user_dispatches, 1);
     assert!(exit.should_restart() && !exit.is_error());
 }

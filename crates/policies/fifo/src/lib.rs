@@ -27,8 +27,20 @@ impl FifoConfig {
 
     /// Checks that both slices lie in `MIN_SLICE_NS..=MAX_SLICE_NS` and that `min_slice_ns <= slice_ns`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::check_range("slice", self.slice_ns, Self::MIN_SLICE_NS, Self::MAX_SLICE_NS, "ns")?;
-        ConfigError::check_range("min-slice", self.min_slice_ns, Self::MIN_SLICE_NS, self.slice_ns, "ns")
+        ConfigError::check_range(
+            "slice",
+            self.slice_ns,
+            Self::MIN_SLICE_NS,
+            Self::MAX_SLICE_NS,
+            "ns",
+        )?;
+        ConfigError::check_range(
+            "min-slice",
+            self.min_slice_ns,
+            Self::MIN_SLICE_NS,
+            self.slice_ns,
+            "ns",
+        )
     }
 }
 
@@ -135,7 +147,10 @@ mod tests {
             fifo.on_enqueue(queued_task(pid, 1), &mut ctx);
         }
         let picks: Vec<Dispatch> = std::iter::from_fn(|| fifo.pick_next(&mut ctx)).collect();
-        assert_eq!(picks.iter().map(|d| d.pid).collect::<Vec<_>>(), vec![5, 9, 2, 7]);
+        assert_eq!(
+            picks.iter().map(|d| d.pid).collect::<Vec<_>>(),
+            vec![5, 9, 2, 7]
+        );
         assert!(picks.windows(2).all(|w| w[0].vtime < w[1].vtime));
     }
 
@@ -153,7 +168,10 @@ mod tests {
         for pid in 0..100 {
             fifo.on_enqueue(queued_task(pid, 1), &mut ctx);
         }
-        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, FifoConfig::default().min_slice_ns);
+        assert_eq!(
+            fifo.pick_next(&mut ctx).unwrap().slice_ns,
+            FifoConfig::default().min_slice_ns
+        );
     }
 
     #[test]
@@ -171,9 +189,15 @@ mod tests {
     #[test]
     fn config_validation() {
         assert!(FifoConfig::default().validate().is_ok());
-        let bad = FifoConfig { slice_ns: 0, ..FifoConfig::default() };
+        let bad = FifoConfig {
+            slice_ns: 0,
+            ..FifoConfig::default()
+        };
         assert_eq!(bad.validate().unwrap_err().setting, "slice");
-        let inverted = FifoConfig { slice_ns: 100_000, min_slice_ns: 200_000 };
+        let inverted = FifoConfig {
+            slice_ns: 100_000,
+            min_slice_ns: 200_000,
+        };
         assert_eq!(inverted.validate().unwrap_err().setting, "min-slice");
     }
 }

@@ -26,13 +26,21 @@ impl RrConfig {
 
     /// Checks that the quantum lies in `MIN_QUANTUM_NS..=MAX_QUANTUM_NS`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::check_range("quantum", self.quantum_ns, Self::MIN_QUANTUM_NS, Self::MAX_QUANTUM_NS, "ns")
+        ConfigError::check_range(
+            "quantum",
+            self.quantum_ns,
+            Self::MIN_QUANTUM_NS,
+            Self::MAX_QUANTUM_NS,
+            "ns",
+        )
     }
 }
 
 impl Default for RrConfig {
     fn default() -> Self {
-        RrConfig { quantum_ns: 5_000_000 }
+        RrConfig {
+            quantum_ns: 5_000_000,
+        }
     }
 }
 
@@ -64,7 +72,9 @@ impl RoundRobin {
 
     /// The quantum of `task`: the configured quantum scaled by its weight, never below the minimum.
     pub fn quantum_of(&self, task: &QueuedTask) -> u64 {
-        task.weight.scale(self.config.quantum_ns).clamp(RrConfig::MIN_QUANTUM_NS, RrConfig::MAX_QUANTUM_NS)
+        task.weight
+            .scale(self.config.quantum_ns)
+            .clamp(RrConfig::MIN_QUANTUM_NS, RrConfig::MAX_QUANTUM_NS)
     }
 }
 
@@ -88,9 +98,14 @@ impl Policy for RoundRobin {
 
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
         let task = self.queue.pop_front()?;
-        let target = ctx.pick_idle_cpu(&task).map_or(CpuTarget::Any, CpuTarget::Cpu);
+        let target = ctx
+            .pick_idle_cpu(&task)
+            .map_or(CpuTarget::Any, CpuTarget::Cpu);
         self.turn += 1;
-        Some(task.dispatch(target, self.quantum_of(&task)).with_vtime(self.turn))
+        Some(
+            task.dispatch(target, self.quantum_of(&task))
+                .with_vtime(self.turn),
+        )
     }
 
     /// Round-robin keeps no per-task state; see [`Policy::on_exit`].
@@ -131,7 +146,10 @@ mod tests {
             rr.on_enqueue(queued_task(pid, 1), &mut ctx);
         }
         let picks: Vec<Dispatch> = std::iter::from_fn(|| rr.pick_next(&mut ctx)).collect();
-        assert_eq!(picks.iter().map(|d| d.pid).collect::<Vec<_>>(), vec![3, 1, 2]);
+        assert_eq!(
+            picks.iter().map(|d| d.pid).collect::<Vec<_>>(),
+            vec![3, 1, 2]
+        );
         assert!(picks.windows(2).all(|w| w[0].vtime < w[1].vtime));
         assert!(picks.iter().all(|d| d.target == CpuTarget::Any));
     }
@@ -151,7 +169,11 @@ mod tests {
     #[test]
     fn config_validation_rejects_out_of_range_quanta() {
         assert!(RrConfig { quantum_ns: 0 }.validate().is_err());
-        assert!(RrConfig { quantum_ns: 2_000_000_000 }.validate().is_err());
+        assert!(RrConfig {
+            quantum_ns: 2_000_000_000
+        }
+        .validate()
+        .is_err());
         assert!(RrConfig::default().validate().is_ok());
     }
 }
