@@ -122,3 +122,64 @@ pub fn queued_task(pid: Pid, enq_seq: u64) -> QueuedTask {
         comm: Comm::new(&format!("task-{pid}")),
     }
 }
+
+/// Keeps a policy loaded with `n` runnable tasks and cycles them: each [`PolicyCycler::cycle`] picks one task and
+/// queues it again as if it had just run for a varying while. Used by the policy benchmarks to measure one
+/// `pick_next` + `on_enqueue` pair at a given queue length, with no kernel and no simulator in the way.
+#[derive(Debug)]
+pub struct PolicyCycler {
+    connector: ManualConnector,
+    template: QueuedTask,
+    rng: u64,
+    seq: u64,
+}
+
+impl PolicyCycler {
+    /// Hands `n` new tasks (pids `1..=n`) to `policy`.
+    pub fn fill<P: crate::Policy>(policy: &mut P, n: usize) -> Self {
+        let mut cycler = PolicyCycler {
+            connector: ManualConnector::new(64),
+            template: queued_task(0, 0),
+            rng: 0x9E37_79B9_7F4A_7C15,
+            seq: 0,
+        };
+        for pid in 1..=n as Pid {
+            let task = cycler.next_task(queued_task(pid, 0));
+            policy.on_enqueue(task, &mut crate::Context::new(&mut cycler.connector));
+        }
+        cycler
+    }
+
+    /// One pair: `pick_next`, then `on_enqueue` of the picked task with a new sequence number, a last run of
+    /// 0.1..1.7 ms and runtime since last sleep of 0..6.5 ms. Panics if the policy holds no task.
+    pub fn cycle<P: crate::Policy>(&mut self, policy: &mut P) -> Dispatch {
+        let mut ctx = crate::Context::new(&mut self.connector);
+        let dispatch = policy.pick_next(&mut ctx).expect("the policy holds tasks");
+        let task = QueuedTask {
+            pid: dispatch.pid,
+            vtime: dispatch.vtime,
+            ..self.template
+        };
+        let task = self.next_task(task);
+        policy.on_enqueue(task, &mut crate::Context::new(&mut self.connector));
+        dispatch
+    }
+
+    fn next_task(&mut self, mut task: QueuedTask) -> QueuedTask {
+        // xorshift64: cheap, deterministic variety.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.seq += 1;
+        self.connector.now_ns += 100_000 + (self.rng & 0xF_FFFF);
+        task.enq_seq = self.seq;
+        task.start_ns = self
+            .connector
+            .now_ns
+            .saturating_sub(100_000 + (self.rng >> 44));
+        task.stop_ns = self.connector.now_ns;
+        task.exec_runtime_ns = (self.rng >> 20) & 0x3F_FFFF;
+        task.flags = EnqueueFlags::PREEMPTED;
+        task
+    }
+}

@@ -11,13 +11,16 @@
 //! go to an idle CPU if one is free, else to the shared queue, which the kernel side orders by deadline.
 //!
 //! Per-task state (vruntime and the last run already charged) lives in a map keyed by pid that
-//! [`Policy::on_exit`] prunes, so it stays as large as the set of live tasks. The run queue is a binary heap:
-//! O(log n) enqueue and pick, no allocation in steady state.
+//! [`Policy::on_exit`] prunes, so it stays as large as the set of live tasks. The run queue is a binary heap of
+//! small (deadline, arrival, slot) keys over a slab of queued tasks: O(log n) enqueue and pick, no allocation in
+//! steady state.
 
 #![forbid(unsafe_code)]
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rustc_hash::FxHashMap;
 
 use rustland_core::{ConfigError, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask};
 
@@ -83,37 +86,30 @@ struct TaskState {
     charged_stop_ns: u64,
 }
 
-/// A queued task with its deadline; ordered by (deadline, arrival).
-#[derive(Clone, Copy, Debug)]
-struct Entry {
+/// A heap key: ordered by deadline, then arrival; `slot` indexes the task in the slab.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
     deadline: u64,
     arrival: u64,
-    task: QueuedTask,
+    slot: u32,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.deadline, self.arrival).cmp(&(other.deadline, other.arrival))
-    }
+/// A queued task and the vruntime it had when queued.
+#[derive(Clone, Copy, Debug)]
+struct Queued {
+    task: QueuedTask,
+    vruntime: u64,
 }
 
 /// The deadline/vruntime policy. See the [crate docs](crate).
 #[derive(Debug)]
 pub struct Vruntime {
     config: VruntimeConfig,
-    tasks: HashMap<Pid, TaskState>,
-    queue: BinaryHeap<Reverse<Entry>>,
+    tasks: FxHashMap<Pid, TaskState>,
+    queue: BinaryHeap<Reverse<Key>>,
+    /// Queued tasks, indexed by `Key::slot`; `free` lists the unused slots.
+    slab: Vec<Queued>,
+    free: Vec<u32>,
     /// The vruntime of the most recently picked task; only grows.
     min_vruntime: u64,
     arrivals: u64,
@@ -126,8 +122,10 @@ impl Vruntime {
     pub fn new(config: VruntimeConfig) -> Self {
         Vruntime {
             config,
-            tasks: HashMap::with_capacity(8192),
+            tasks: FxHashMap::with_capacity_and_hasher(8192, Default::default()),
             queue: BinaryHeap::with_capacity(8192),
+            slab: Vec::with_capacity(8192),
+            free: Vec::with_capacity(8192),
             min_vruntime: 0,
             arrivals: 0,
             to_idle: 0,
@@ -189,20 +187,33 @@ impl Policy for Vruntime {
         let deadline = state
             .vruntime
             .saturating_add(task.weight.inverse_scale(bonus));
+        let queued = Queued {
+            task,
+            vruntime: state.vruntime,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = queued;
+                slot
+            }
+            None => {
+                self.slab.push(queued);
+                (self.slab.len() - 1) as u32
+            }
+        };
         self.arrivals += 1;
-        self.queue.push(Reverse(Entry {
+        self.queue.push(Reverse(Key {
             deadline,
             arrival: self.arrivals,
-            task,
+            slot,
         }));
     }
 
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
-        let Reverse(entry) = self.queue.pop()?;
-        let task = entry.task;
-        if let Some(state) = self.tasks.get(&task.pid) {
-            self.min_vruntime = self.min_vruntime.max(state.vruntime);
-        }
+        let Reverse(key) = self.queue.pop()?;
+        self.free.push(key.slot);
+        let Queued { task, vruntime } = self.slab[key.slot as usize];
+        self.min_vruntime = self.min_vruntime.max(vruntime);
         let slice = self.slice_for(&task);
         let target = match ctx.pick_idle_cpu(&task) {
             Some(cpu) => {
@@ -214,7 +225,7 @@ impl Policy for Vruntime {
                 CpuTarget::Any
             }
         };
-        Some(task.dispatch(target, slice).with_vtime(entry.deadline))
+        Some(task.dispatch(target, slice).with_vtime(key.deadline))
     }
 
     /// Forgets the task's vruntime. Queued copies stay in the heap (removing them would cost O(n)); their
