@@ -12,7 +12,7 @@
 //!
 //! Per-task state (vruntime and the last run already charged) lives in a map keyed by pid that
 //! [`Policy::on_exit`] prunes, so it stays as large as the set of live tasks. The run queue is a binary heap of
-//! small (deadline, arrival, slot) keys over a slab of queued tasks: O(log n) enqueue and pick, no allocation in
+//! small (deadline, slot) keys over a slab of queued tasks: O(log n) enqueue and pick, no allocation in
 //! steady state.
 
 #![forbid(unsafe_code)]
@@ -86,11 +86,10 @@ struct TaskState {
     charged_stop_ns: u64,
 }
 
-/// A heap key: ordered by deadline, then arrival; `slot` indexes the task in the slab.
+/// A 16-byte heap key: ordered by deadline (ties, rare, by slot); `slot` indexes the task in the slab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     deadline: u64,
-    arrival: u64,
     slot: u32,
 }
 
@@ -112,7 +111,6 @@ pub struct Vruntime {
     free: Vec<u32>,
     /// The vruntime of the most recently picked task; only grows.
     min_vruntime: u64,
-    arrivals: u64,
     to_idle: u64,
     to_any: u64,
 }
@@ -127,7 +125,6 @@ impl Vruntime {
             slab: Vec::with_capacity(8192),
             free: Vec::with_capacity(8192),
             min_vruntime: 0,
-            arrivals: 0,
             to_idle: 0,
             to_any: 0,
         }
@@ -201,10 +198,8 @@ impl Policy for Vruntime {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.arrivals += 1;
         self.queue.push(Reverse(Key {
             deadline,
-            arrival: self.arrivals,
             slot,
         }));
     }
