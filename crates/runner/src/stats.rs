@@ -1,0 +1,628 @@
+//! Statistics: what the scheduler thread hands out ([`Snapshot`]), what clients see ([`Metrics`], served as JSON
+//! through the scx_stats crate), the `--stats` line, the `--monitor` client and `--help-stats`.
+//!
+//! The scheduler thread never blocks for statistics: [`StatsHub::serve`] only answers requests that are already
+//! waiting, with a [`Snapshot`] that is `Copy` and allocation-free. Everything else (JSON, deltas, printing) runs
+//! on the server's and the printer's own threads.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use rustland_core::{Counters, Policy, ShutdownHandle};
+use scx_stats::{Meta, StatsClient, StatsOps, StatsServer, StatsServerData, ToJson};
+use serde::{Deserialize, Serialize};
+
+/// At most this many policy figures are carried per snapshot; further ones are ignored.
+pub const MAX_POLICY_FIGURES: usize = 16;
+
+/// The figures a policy reports through [`Policy::metrics`], held without allocating.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PolicyFigures {
+    len: usize,
+    items: [(&'static str, u64); MAX_POLICY_FIGURES],
+}
+
+impl PolicyFigures {
+    /// Collects `policy`'s figures (the first [`MAX_POLICY_FIGURES`]).
+    pub fn from_policy<P: Policy + ?Sized>(policy: &P) -> Self {
+        let mut figures = PolicyFigures::default();
+        policy.metrics(&mut |name, value| figures.push(name, value));
+        figures
+    }
+
+    /// Adds one figure; ignored when full.
+    pub fn push(&mut self, name: &'static str, value: u64) {
+        if self.len < MAX_POLICY_FIGURES {
+            self.items[self.len] = (name, value);
+            self.len += 1;
+        }
+    }
+
+    /// The figures, in the order the policy reported them.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.items[..self.len].iter().copied()
+    }
+}
+
+/// Everything statistics are computed from, read on the scheduler thread. Counters are totals since the binary
+/// started (summed over hotplug restarts); gauges are current values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The kernel side's counters and gauges.
+    pub counters: Counters,
+    /// `Policy::on_exit` calls so far.
+    pub exits: u64,
+    /// Page faults of the scheduler process since memory discipline was put in place.
+    pub pgfaults: u64,
+    /// Number of possible CPUs.
+    pub nr_cpus: u32,
+    /// Hotplug restarts so far.
+    pub restarts: u64,
+    /// The policy's own figures.
+    pub policy: PolicyFigures,
+}
+
+/// Counters summed over hotplug restarts: the finished sessions' totals plus the current session's.
+pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
+    Counters {
+        user_dispatches: base.user_dispatches + current.user_dispatches,
+        kernel_dispatches: base.kernel_dispatches + current.kernel_dispatches,
+        cancelled_dispatches: base.cancelled_dispatches + current.cancelled_dispatches,
+        bounced_dispatches: base.bounced_dispatches + current.bounced_dispatches,
+        congested_dispatches: base.congested_dispatches + current.congested_dispatches,
+        fallback_dispatches: base.fallback_dispatches + current.fallback_dispatches,
+        // Gauges describe the present only.
+        nr_running: current.nr_running,
+        nr_queued: current.nr_queued,
+        nr_scheduled: current.nr_scheduled,
+    }
+}
+
+/// The statistics a client receives: dispatch counts as deltas since that client's previous request, gauges as
+/// current values, page faults and exits as totals.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, scx_stats_derive::Stats)]
+#[stat(top, desc = "rustland scheduler statistics")]
+pub struct Metrics {
+    /// Name of the scheduler binary.
+    #[stat(desc = "Name of the scheduler binary")]
+    pub scheduler: String,
+    /// Tasks dispatched on the policy's decision (delta).
+    #[stat(desc = "Tasks dispatched on the policy's decision (delta)")]
+    pub user: u64,
+    /// Tasks dispatched by the BPF side without user space (delta).
+    #[stat(
+        desc = "Tasks dispatched by the BPF side without user space: idle CPU, per-CPU kthreads (delta)"
+    )]
+    pub kernel: u64,
+    /// Stale dispatches dropped (delta).
+    #[stat(
+        desc = "Stale dispatches dropped because the task was re-queued or exited meanwhile (delta)"
+    )]
+    pub cancelled: u64,
+    /// Dispatches redirected because the CPU was not allowed (delta).
+    #[stat(
+        desc = "Dispatches redirected because the target CPU was not allowed for the task (delta)"
+    )]
+    pub bounced: u64,
+    /// Tasks that could not reach user space because the ring was full (delta).
+    #[stat(desc = "Tasks dispatched by BPF because the ring to user space was full (delta)")]
+    pub congested: u64,
+    /// Tasks dispatched by BPF while user space did not respond (delta).
+    #[stat(
+        desc = "Tasks dispatched by BPF while the user-space scheduler did not respond (delta)"
+    )]
+    pub fallback: u64,
+    /// Possible CPUs.
+    #[stat(desc = "Number of possible CPUs")]
+    pub cpus: u64,
+    /// Tasks running now (gauge).
+    #[stat(desc = "Tasks running now (gauge)")]
+    pub running: u64,
+    /// Tasks waiting in the ring to user space now (gauge).
+    #[stat(desc = "Tasks waiting in the ring to user space now (gauge)")]
+    pub queued: u64,
+    /// Tasks held by the user-space policy now (gauge).
+    #[stat(desc = "Tasks held by the user-space policy now (gauge)")]
+    pub scheduled: u64,
+    /// Exit notifications handled since start.
+    #[stat(desc = "Task exit notifications handled by the policy since start (total)")]
+    pub exits: u64,
+    /// Page faults of the scheduler since start; anything but 0 is a problem.
+    #[stat(desc = "Page faults of the scheduler process since start (total; must stay 0)")]
+    pub pgfaults: u64,
+    /// Hotplug restarts since start.
+    #[stat(desc = "Restarts after CPU hotplug since start (total)")]
+    pub restarts: u64,
+    /// The policy's own figures, as it reports them.
+    #[stat(desc = "The policy's own figures, as it reports them")]
+    pub policy: BTreeMap<String, u64>,
+}
+
+impl Metrics {
+    /// Metrics for the interval from `prev` (or the start, when `None`) to `cur`.
+    pub fn between(scheduler: &str, prev: Option<&Snapshot>, cur: &Snapshot) -> Metrics {
+        let zero = Snapshot::default();
+        let p = &prev.unwrap_or(&zero).counters;
+        let c = &cur.counters;
+        // Counters never go backwards within one binary's life (restarts are summed), but stay safe anyway.
+        let delta = |now: u64, before: u64| now.saturating_sub(before);
+        Metrics {
+            scheduler: scheduler.to_string(),
+            user: delta(c.user_dispatches, p.user_dispatches),
+            kernel: delta(c.kernel_dispatches, p.kernel_dispatches),
+            cancelled: delta(c.cancelled_dispatches, p.cancelled_dispatches),
+            bounced: delta(c.bounced_dispatches, p.bounced_dispatches),
+            congested: delta(c.congested_dispatches, p.congested_dispatches),
+            fallback: delta(c.fallback_dispatches, p.fallback_dispatches),
+            cpus: u64::from(cur.nr_cpus),
+            running: c.nr_running,
+            queued: c.nr_queued,
+            scheduled: c.nr_scheduled,
+            exits: cur.exits,
+            pgfaults: cur.pgfaults,
+            restarts: cur.restarts,
+            policy: cur.policy.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        }
+    }
+
+    /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. bounced=.. congested=.. fallback=..
+    /// running=.. queued=.. scheduled=.. exits=.. pgfaults=..` followed by the policy's figures.
+    pub fn format_line(&self) -> String {
+        use std::fmt::Write as _;
+        let mut line = format!(
+            "[{}] user={} kernel={} cancelled={} bounced={} congested={} fallback={} running={} queued={} \
+             scheduled={} exits={} pgfaults={}",
+            self.scheduler,
+            self.user,
+            self.kernel,
+            self.cancelled,
+            self.bounced,
+            self.congested,
+            self.fallback,
+            self.running,
+            self.queued,
+            self.scheduled,
+            self.exits,
+            self.pgfaults,
+        );
+        for (key, value) in &self.policy {
+            let _ = write!(line, " {key}={value}");
+        }
+        line
+    }
+}
+
+/// What can go wrong with statistics.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// The statistics socket could not be created.
+    #[error("cannot serve statistics at {path}: {message}")]
+    Serve {
+        /// The socket path.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// Writing the statistics out failed.
+    #[error("writing statistics failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+type Request = ();
+type Reply = Snapshot;
+
+fn server_data(scheduler: &'static str) -> StatsServerData<Request, Reply> {
+    let open = move |_: (&Sender<Request>, &Receiver<Reply>)| {
+        // One reader per client connection: each client gets deltas since its own previous request.
+        let mut prev: Option<Snapshot> = None;
+        let read = move |_args: &BTreeMap<String, String>,
+                         (req, res): (&Sender<Request>, &Receiver<Reply>)|
+              -> anyhow::Result<serde_json::Value> {
+            req.send(())?;
+            let cur = res.recv()?;
+            let metrics = Metrics::between(scheduler, prev.as_ref(), &cur);
+            prev = Some(cur);
+            metrics.to_json()
+        };
+        let read: Box<dyn scx_stats::StatsReader<Request, Reply>> = Box::new(read);
+        Ok(read)
+    };
+    StatsServerData::new().add_meta(Metrics::meta()).add_ops(
+        "top",
+        StatsOps {
+            open: Box::new(open),
+            close: None,
+        },
+    )
+}
+
+/// Writes the `--help-stats` text: every statistic with its meaning, the `--stats` line format, and the names of
+/// the policy's own figures.
+pub fn write_help_stats(
+    out: &mut dyn Write,
+    scheduler: &str,
+    policy_figures: &[&str],
+) -> io::Result<()> {
+    let mut text = Vec::new();
+    server_data("help")
+        .describe_meta(&mut text, None)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    out.write_all(&text)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "--stats SECS prints one line per interval, for example:\n  [{scheduler}] user=... kernel=... cancelled=... \
+         bounced=... congested=... fallback=... running=... queued=... scheduled=... exits=... pgfaults=... \
+         <policy figures>"
+    )?;
+    if policy_figures.is_empty() {
+        writeln!(out, "Policy figures: none")?;
+    } else {
+        writeln!(out, "Policy figures: {}", policy_figures.join(", "))?;
+    }
+    writeln!(
+        out,
+        "The same statistics are served as JSON through the scx_stats protocol; read them with --monitor SECS."
+    )
+}
+
+/// The scheduler-side end of statistics: the scx_stats server on the UNIX socket and, with `--stats`, a printer
+/// thread. Lives for the whole run, across hotplug restarts.
+pub struct StatsHub {
+    _server: Option<StatsServer<Request, Reply>>,
+    channels: Vec<(Sender<Reply>, Receiver<Request>)>,
+}
+
+impl StatsHub {
+    /// Starts serving statistics for `scheduler` at `socket` (a failure is logged and statistics are then only
+    /// printed), and, when `print_every` is set, a thread printing a [`Metrics::format_line`] to stdout every
+    /// interval until `stop` is requested.
+    pub fn start(
+        scheduler: &'static str,
+        socket: &Path,
+        print_every: Option<Duration>,
+        stop: &ShutdownHandle,
+    ) -> StatsHub {
+        let mut channels = Vec::with_capacity(2);
+        let server = match StatsServer::new(server_data(scheduler))
+            .set_path(socket)
+            .launch()
+        {
+            Ok(server) => {
+                channels.push(server.channels());
+                tracing::debug!("serving statistics at {}", socket.display());
+                Some(server)
+            }
+            Err(e) => {
+                let err = StatsError::Serve {
+                    path: socket.to_path_buf(),
+                    message: format!("{e:#}"),
+                };
+                tracing::warn!("{err}");
+                None
+            }
+        };
+        if let Some(every) = print_every {
+            let (req_tx, req_rx) = crossbeam_channel::bounded(1);
+            let (res_tx, res_rx) = crossbeam_channel::bounded(1);
+            channels.push((res_tx, req_rx));
+            let stop = stop.clone();
+            let spawned = thread::Builder::new()
+                .name("stats-printer".into())
+                .spawn(move || print_loop(scheduler, every, &stop, &req_tx, &res_rx));
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start the statistics printer: {e}");
+            }
+        }
+        StatsHub {
+            _server: server,
+            channels,
+        }
+    }
+
+    /// A hub that serves nothing (for tests and for runs without statistics).
+    pub fn disabled() -> StatsHub {
+        StatsHub {
+            _server: None,
+            channels: Vec::new(),
+        }
+    }
+
+    /// A hub answering requests from the given channels only (for tests of the scheduler side).
+    pub fn from_channels(channels: Vec<(Sender<Snapshot>, Receiver<()>)>) -> StatsHub {
+        StatsHub {
+            _server: None,
+            channels,
+        }
+    }
+
+    /// Answers every request already waiting, with one snapshot taken by `snapshot` (called only if a request is
+    /// waiting). Never blocks; call it from the scheduler thread between rounds.
+    pub fn serve(&self, snapshot: impl FnOnce() -> Snapshot) {
+        let mut snapshot = Some(snapshot);
+        let mut taken: Option<Snapshot> = None;
+        for (reply, request) in &self.channels {
+            while request.try_recv().is_ok() {
+                let snap = *taken.get_or_insert_with(|| (snapshot.take().expect("taken once"))());
+                // The requester waits for exactly this reply; if it went away, there is no one to tell.
+                let _ = reply.try_send(snap);
+            }
+        }
+    }
+}
+
+/// Sleeps up to `total`, in short steps, returning early (false) when `stop` is requested.
+fn sleep_unless_stopped(total: Duration, stop: &ShutdownHandle) -> bool {
+    let deadline = Instant::now() + total;
+    loop {
+        if stop.is_requested() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        thread::sleep((deadline - now).min(Duration::from_millis(100)));
+    }
+}
+
+fn print_loop(
+    scheduler: &'static str,
+    every: Duration,
+    stop: &ShutdownHandle,
+    request: &Sender<Request>,
+    reply: &Receiver<Reply>,
+) {
+    let mut prev: Option<Snapshot> = None;
+    let stdout = io::stdout();
+    while sleep_unless_stopped(every, stop) {
+        if request.try_send(()).is_err() {
+            // A request is still pending (the scheduler is between runs, e.g. restarting): skip this tick.
+            continue;
+        }
+        // Wait for the scheduler thread to answer, without outliving a stop request.
+        let cur = loop {
+            match reply.recv_timeout(Duration::from_millis(100)) {
+                Ok(cur) => break Some(cur),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !stop.is_requested() => {
+                    continue
+                }
+                Err(_) => break None,
+            }
+        };
+        let Some(cur) = cur else { return };
+        let line = Metrics::between(scheduler, prev.as_ref(), &cur).format_line();
+        prev = Some(cur);
+        let mut out = stdout.lock();
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return;
+        }
+    }
+}
+
+/// The `--monitor` client: prints the running scheduler's statistics every `every` until `stop` is requested.
+/// Waits (and says so once on stderr) while no scheduler serves statistics at `socket`, and reconnects when the
+/// scheduler restarts.
+pub fn monitor(
+    socket: &Path,
+    every: Duration,
+    stop: &ShutdownHandle,
+    out: &mut dyn Write,
+) -> Result<(), StatsError> {
+    let timeout_ms = Some(every.as_millis().clamp(1000, 10_000) as u64);
+    let mut said_waiting = false;
+    while !stop.is_requested() {
+        let mut client = match StatsClient::new().set_path(socket).connect(timeout_ms) {
+            Ok(client) => client,
+            Err(e) => {
+                if !said_waiting {
+                    tracing::warn!(
+                        "waiting for a scheduler serving statistics at {} ({e})",
+                        socket.display()
+                    );
+                    said_waiting = true;
+                }
+                sleep_unless_stopped(Duration::from_millis(500).min(every), stop);
+                continue;
+            }
+        };
+        said_waiting = false;
+        // The first answer covers the time since the scheduler started: use it as the baseline only.
+        if let Err(e) = client.request::<Metrics>("stats", vec![]) {
+            tracing::warn!("statistics request failed: {e:#}");
+            continue;
+        }
+        while sleep_unless_stopped(every, stop) {
+            match client.request::<Metrics>("stats", vec![]) {
+                Ok(metrics) => {
+                    writeln!(out, "{}", metrics.format_line())?;
+                    out.flush()?;
+                }
+                Err(e) => {
+                    tracing::warn!("lost the scheduler's statistics ({e:#}); reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(user: u64, running: u64, exits: u64) -> Snapshot {
+        Snapshot {
+            counters: Counters {
+                user_dispatches: user,
+                nr_running: running,
+                ..Counters::default()
+            },
+            exits,
+            nr_cpus: 2,
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn counters_become_deltas_and_gauges_stay() {
+        let a = snapshot(100, 2, 5);
+        let b = snapshot(130, 1, 9);
+        let m = Metrics::between("scx_x", Some(&a), &b);
+        assert_eq!((m.user, m.running, m.exits, m.cpus), (30, 1, 9, 2));
+        let first = Metrics::between("scx_x", None, &a);
+        assert_eq!(first.user, 100);
+    }
+
+    #[test]
+    fn restarts_sum_counters_but_not_gauges() {
+        let before = Counters {
+            user_dispatches: 10,
+            nr_queued: 7,
+            ..Counters::default()
+        };
+        let after = Counters {
+            user_dispatches: 3,
+            nr_queued: 1,
+            ..Counters::default()
+        };
+        let sum = add_counters(&before, &after);
+        assert_eq!((sum.user_dispatches, sum.nr_queued), (13, 1));
+    }
+
+    #[test]
+    fn line_has_the_contract_keys_in_order_then_policy_figures() {
+        let mut s = snapshot(4, 1, 2);
+        s.counters.kernel_dispatches = 8;
+        s.policy.push("zeta", 3);
+        s.policy.push("alpha", 1);
+        let line = Metrics::between("scx_rlfifo", None, &s).format_line();
+        let mut tokens = line.split(' ');
+        assert_eq!(tokens.next(), Some("[scx_rlfifo]"));
+        let keys: Vec<&str> = tokens
+            .map(|t| t.split_once('=').expect("key=value").0)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "user",
+                "kernel",
+                "cancelled",
+                "bounced",
+                "congested",
+                "fallback",
+                "running",
+                "queued",
+                "scheduled",
+                "exits",
+                "pgfaults",
+                "alpha",
+                "zeta"
+            ]
+        );
+        assert!(line.contains(" user=4 kernel=8 "), "{line}");
+    }
+
+    #[test]
+    fn policy_figures_are_bounded() {
+        let mut f = PolicyFigures::default();
+        for _ in 0..MAX_POLICY_FIGURES + 5 {
+            f.push("x", 1);
+        }
+        assert_eq!(f.iter().count(), MAX_POLICY_FIGURES);
+    }
+
+    #[test]
+    fn help_stats_lists_every_field_and_policy_figures() {
+        let mut out = Vec::new();
+        write_help_stats(&mut out, "scx_x", &["vtime_now", "slice_ns"]).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for key in [
+            "user",
+            "kernel",
+            "cancelled",
+            "bounced",
+            "congested",
+            "fallback",
+            "cpus",
+            "running",
+            "queued",
+            "scheduled",
+            "exits",
+            "pgfaults",
+            "restarts",
+            "policy",
+        ] {
+            assert!(
+                text.contains(&format!("  {key} ")),
+                "{key} missing from:\n{text}"
+            );
+        }
+        assert!(text.contains("must stay 0"));
+        assert!(text.contains("Policy figures: vtime_now, slice_ns"));
+    }
+
+    #[test]
+    fn hub_answers_only_pending_requests_and_snapshots_once() {
+        let (req_tx, req_rx) = crossbeam_channel::bounded(1);
+        let (res_tx, res_rx) = crossbeam_channel::bounded(1);
+        let hub = StatsHub::from_channels(vec![(res_tx, req_rx)]);
+        hub.serve(|| panic!("no request is pending, no snapshot may be taken"));
+        req_tx.send(()).unwrap();
+        let mut calls = 0;
+        hub.serve(|| {
+            calls += 1;
+            snapshot(1, 0, 0)
+        });
+        assert_eq!(calls, 1);
+        assert_eq!(res_rx.try_recv().unwrap().counters.user_dispatches, 1);
+    }
+
+    /// A full round trip through the scx_stats server and client on a socket in a temporary directory, the
+    /// scheduler side answering from a thread like the run loop does.
+    #[test]
+    fn server_gives_each_client_its_own_deltas() {
+        let dir = std::env::temp_dir().join(format!("rustland-stats-test-{}", std::process::id()));
+        let socket = dir.join("stats");
+        let stop = ShutdownHandle::new();
+        let hub = StatsHub::start("scx_test", &socket, None, &stop);
+        let answering = stop.clone();
+        let scheduler = thread::spawn(move || {
+            let mut user = 0;
+            while !answering.is_requested() {
+                hub.serve(|| {
+                    user += 10;
+                    snapshot(user, 1, 0)
+                });
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let mut a = StatsClient::new()
+            .set_path(&socket)
+            .connect(Some(5000))
+            .unwrap();
+        let mut b = StatsClient::new()
+            .set_path(&socket)
+            .connect(Some(5000))
+            .unwrap();
+        let a1: Metrics = a.request("stats", vec![]).unwrap();
+        let b1: Metrics = b.request("stats", vec![]).unwrap();
+        let a2: Metrics = a.request("stats", vec![]).unwrap();
+        stop.request();
+        scheduler.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(a1.scheduler, "scx_test");
+        assert_eq!(a1.user, 10, "first answer counts from the start");
+        assert_eq!(b1.user, 20, "b's first answer counts from the start too");
+        assert_eq!(
+            a2.user, 20,
+            "a's second answer is the delta since a's first (10 -> 30)"
+        );
+        assert_eq!(a2.running, 1);
+    }
+}
