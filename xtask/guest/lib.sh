@@ -1,0 +1,401 @@
+# Guest-side library of the rustland VM harness (sourced by /init).
+#
+# Protocol: every line the host must understand goes to fd 3 (the second
+# serial port) and starts with "@@RL ":
+#   @@RL hello <nonce> <kernel release>      first line, proves the channel works
+#   @@RL info <key> <value...>               progress the host may show
+#   @@RL result <subject> <scenario> pass|fail|skip <detail...>
+#   @@RL done                                the job finished
+# Other lines on fd 3 are program output (streamed by `vm-run`, logged always).
+#
+# Scenarios are shell functions named sc_<name>; the job lists them in
+# RL_SCENARIOS and they run in that order for each scheduler. A scenario reports
+# exactly one result with rl_result. To add one: write sc_<name> (use
+# need_running, sched_start, sched_stop, stat_sum, kmark/ejections_since) and
+# add its name to the scenario list on the host (xtask/src/vm.rs).
+
+RL_SCX=/sys/kernel/sched_ext
+RL_SCHED=
+RL_SCHED_PID=
+RL_SCHED_OUT=/dev/null
+RL_SCHED_RC=
+RL_RUNS=0
+: "${RL_ATTACH_SECS:=30}"
+: "${RL_STOP_TIMEOUT:=30}"
+: "${RL_SURVIVAL_SECS:=30}"
+: "${RL_SIGSTOP_SECS:=10}"
+: "${RL_STRESS:=-c 2 -f 2 --affinity 2 --affinity-delay 1 --affinity-pin}"
+
+rl() { echo "@@RL $*" >&3; }
+# rl_result <scenario> pass|fail|skip <detail...>, for the current scheduler
+rl_result() {
+    local scenario=$1 status=$2
+    shift 2
+    rl result "${RL_SCHED:-kernel}" "$scenario" "$status" "$(echo "$*" | tr '\n' ' ')"
+}
+
+now() { cut -d. -f1 /proc/uptime; }
+scx_state() { cat $RL_SCX/state 2>/dev/null || echo absent; }
+scx_ops() { cat $RL_SCX/root/ops 2>/dev/null; }
+enable_seq() { cat $RL_SCX/enable_seq 2>/dev/null || echo 0; }
+scx_disabled() { [ "$(scx_state)" = disabled ]; }
+
+# wait_for SECS CMD...: run CMD every 0.2 s until it succeeds or SECS pass
+wait_for() {
+    local deadline=$(($(now) + $1))
+    shift
+    while ! "$@"; do
+        [ "$(now)" -ge "$deadline" ] && return 1
+        usleep 200000
+    done
+}
+
+# Kernel log markers: kmark NAME, then ejections_since NAME lists sched_ext
+# disable/error/stall lines logged after the marker.
+kmark() { echo "rustland: mark $1" >/dev/kmsg; }
+dmesg_since() { dmesg | awk -v m="rustland: mark $1" 'found { print } index($0, m) { found = 1 }'; }
+ejections_since() {
+    dmesg_since "$1" | grep -E 'sched_ext: .*(disabled|error|stall)|runnable task stall|watchdog failed' | head -n 3 | tr '\n' ' '
+}
+
+# --- the scheduler process --------------------------------------------------
+
+sched_alive() {
+    [ -n "$RL_SCHED_PID" ] && [ -d /proc/$RL_SCHED_PID ] &&
+        ! grep -q '^State:[[:space:]]*Z' /proc/$RL_SCHED_PID/status 2>/dev/null
+}
+sched_attached() {
+    [ "$(scx_state)" = enabled ] || return 1
+    case "$(scx_ops)" in "${RL_SCHED}_"*) return 0 ;; *) return 1 ;; esac
+}
+attached_or_dead() { sched_attached || ! sched_alive; }
+
+# sched_start ARGS...: start $RL_SCHED in the background, output to a file
+sched_start() {
+    RL_RUNS=$((RL_RUNS + 1))
+    RL_SCHED_OUT=/tmp/$RL_SCHED.$RL_RUNS.out
+    "$RL_SCHED" "$@" >"$RL_SCHED_OUT" 2>&1 &
+    RL_SCHED_PID=$!
+    rl info started "$RL_SCHED" "pid=$RL_SCHED_PID" "$*"
+}
+
+# sched_stop SIGNAL: signal the scheduler and wait for it, killing it after
+# RL_STOP_TIMEOUT s; exit status in RL_SCHED_RC (137 = had to be killed)
+sched_stop() {
+    local watchdog
+    [ -n "$RL_SCHED_PID" ] || return 0
+    kill -"$1" "$RL_SCHED_PID" 2>/dev/null
+    if [ "${RL_STREAM:-0}" = 1 ]; then
+        # Started by sched_start_streamed: not our child; its status lands in the output file.
+        if ! wait_for "$RL_STOP_TIMEOUT" sched_gone; then
+            kill -KILL "$RL_SCHED_PID" 2>/dev/null
+        fi
+        wait_for 5 grep -q '^@@RC ' "$RL_SCHED_OUT"
+        RL_SCHED_RC=$(sed -n 's/^@@RC \([0-9]*\)$/\1/p' "$RL_SCHED_OUT" | tail -n 1)
+    else
+        (sleep "$RL_STOP_TIMEOUT" && kill -KILL "$RL_SCHED_PID" 2>/dev/null) &
+        watchdog=$!
+        wait "$RL_SCHED_PID"
+        RL_SCHED_RC=$?
+        kill "$watchdog" 2>/dev/null
+    fi
+    RL_SCHED_PID=
+}
+sched_gone() { ! sched_alive; }
+
+out_lines() { wc -l <"$RL_SCHED_OUT"; }
+out_tail() { tail -n "${1:-3}" "$RL_SCHED_OUT" | tr '\n' '|'; }
+# stat_sum KEY [FROM_LINE]: sum of KEY=N over the stats lines of the output
+stat_sum() {
+    awk -v key="$1" -v from="${2:-1}" -v tag="[$RL_SCHED]" '
+        NR >= from && index($0, tag) {
+            for (i = 1; i <= NF; i++) { n = index($i, "="); if (n && substr($i, 1, n - 1) == key) s += substr($i, n + 1) }
+        }
+        END { print s + 0 }' "$RL_SCHED_OUT"
+}
+# stat_last KEY: the last value of KEY in the stats lines
+stat_last() {
+    awk -v key="$1" -v tag="[$RL_SCHED]" '
+        index($0, tag) {
+            for (i = 1; i <= NF; i++) { n = index($i, "="); if (n && substr($i, 1, n - 1) == key) v = substr($i, n + 1) }
+        }
+        END { print v + 0 }' "$RL_SCHED_OUT"
+}
+stats_lines() { grep -c "\[$RL_SCHED\]" "$RL_SCHED_OUT"; }
+
+# need_running SCENARIO: report a skip (and fail the call) unless attached
+need_running() {
+    if sched_alive && sched_attached; then return 0; fi
+    rl_result "$1" skip "scheduler not running (state=$(scx_state))"
+    return 1
+}
+
+# --- scenarios ----------------------------------------------------------------
+
+sc_attach() {
+    if ! scx_disabled; then
+        rl_result attach fail "sched_ext is $(scx_state) ($(scx_ops)) before the start"
+        return
+    fi
+    local t0
+    t0=$(now)
+    sched_start --stats 1
+    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    if sched_attached && sched_alive; then
+        rl_result attach pass "ops=$(scx_ops) after $(($(now) - t0))s"
+    elif ! sched_alive; then
+        wait "$RL_SCHED_PID"
+        rl_result attach fail "scheduler exited with status $? before attaching: $(out_tail 4)"
+        RL_SCHED_PID=
+    else
+        rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state) ops=$(scx_ops): $(out_tail 4)"
+    fi
+}
+
+sc_survival() {
+    need_running survival || return
+    kmark "survival-$RL_SCHED"
+    RL_LOAD_FROM=$(($(out_lines) + 1))
+    local rc ejected
+    # shellcheck disable=SC2086
+    (cd /tmp && stress-ng $RL_STRESS -t "${RL_SURVIVAL_SECS}s" --metrics-brief) >/tmp/stress.log 2>&1
+    rc=$?
+    RL_LOAD_TO=$(out_lines)
+    ejected=$(ejections_since "survival-$RL_SCHED")
+    if [ -n "$ejected" ]; then
+        rl_result survival fail "ejected under load: $ejected"
+    elif ! sched_alive; then
+        rl_result survival fail "scheduler exited under load: $(out_tail 4)"
+    elif ! sched_attached; then
+        rl_result survival fail "no longer attached: state=$(scx_state) ops=$(scx_ops)"
+    elif [ "$rc" -ne 0 ]; then
+        rl_result survival fail "stress-ng exited with $rc: $(tail -n 3 /tmp/stress.log | tr '\n' '|')"
+    else
+        rl_result survival pass "${RL_SURVIVAL_SECS}s of stress-ng $RL_STRESS; still attached, no stall"
+    fi
+    sed 's/^/stress-ng: /' /tmp/stress.log >&3
+}
+
+sc_dispatch() {
+    local from=${RL_LOAD_FROM:-1} lines user
+    lines=$(stats_lines)
+    user=$(stat_sum user "$from")
+    if [ "$lines" -eq 0 ]; then
+        rl_result dispatch fail "no stats lines starting with [$RL_SCHED] in the output: $(out_tail 3)"
+    elif [ "$user" -gt 0 ]; then
+        rl_result dispatch pass "user=$user kernel=$(stat_sum kernel "$from") bounced=$(stat_sum bounced "$from") congested=$(stat_sum congested "$from") fallback=$(stat_sum fallback "$from") under load"
+    else
+        rl_result dispatch fail "user=0 over $lines stats lines (kernel=$(stat_sum kernel "$from"))"
+    fi
+}
+
+sc_exits() {
+    local exits
+    exits=$(stat_last exits)
+    if [ "$exits" -gt 0 ]; then
+        rl_result exits pass "exits=$exits exit notifications"
+    else
+        rl_result exits fail "exits=$exits after a fork-heavy load"
+    fi
+}
+
+sc_sigstop() {
+    need_running sigstop || return
+    local load during from user ejected
+    kmark "sigstop-$RL_SCHED"
+    (cd /tmp && stress-ng -c 2 -f 1 -t "$((RL_SIGSTOP_SECS + 10))s") >/dev/null 2>&1 &
+    load=$!
+    sleep 2
+    kill -STOP "$RL_SCHED_PID"
+    sleep "$RL_SIGSTOP_SECS"
+    during=$(scx_state)
+    from=$(($(out_lines) + 1))
+    kill -CONT "$RL_SCHED_PID"
+    sleep 5
+    user=$(stat_sum user "$from")
+    ejected=$(ejections_since "sigstop-$RL_SCHED")
+    wait "$load"
+    if [ -n "$ejected" ]; then
+        rl_result sigstop fail "ejected while stopped: $ejected"
+    elif [ "$during" != enabled ] || ! sched_attached || ! sched_alive; then
+        rl_result sigstop fail "state while stopped=$during, now=$(scx_state) alive=$(sched_alive && echo yes || echo no)"
+    elif [ "$user" -le 0 ]; then
+        rl_result sigstop fail "no user dispatches in the 5s after SIGCONT: $(out_tail 3)"
+    else
+        rl_result sigstop pass "stopped ${RL_SIGSTOP_SECS}s under load, stayed enabled; user=$user after SIGCONT"
+    fi
+}
+
+sc_hotplug() {
+    need_running hotplug || return
+    local online=/sys/devices/system/cpu/cpu1/online seq0 from restarts
+    if [ ! -w "$online" ]; then
+        rl_result hotplug skip "cpu1 cannot be taken offline"
+        return
+    fi
+    seq0=$(enable_seq)
+    from=$(($(out_lines) + 1))
+    if ! echo 0 >"$online"; then
+        rl_result hotplug fail "cannot take cpu1 offline"
+        return
+    fi
+    sleep 3
+    echo 1 >"$online"
+    sleep 3
+    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    sleep 2
+    restarts=$(tail -n +"$from" "$RL_SCHED_OUT" | grep -c restarting)
+    if ! sched_alive; then
+        rl_result hotplug fail "scheduler exited after hotplug: $(out_tail 4)"
+    elif ! sched_attached; then
+        rl_result hotplug fail "not attached after hotplug: state=$(scx_state) ops=$(scx_ops): $(out_tail 3)"
+    elif [ "$(enable_seq)" -gt "$seq0" ]; then
+        rl_result hotplug pass "re-attached after cpu1 off/on (enable_seq $seq0 -> $(enable_seq), $restarts 'restarting' lines)"
+    else
+        rl_result hotplug pass "stayed attached through cpu1 off/on without a restart"
+    fi
+}
+
+sc_sigterm() {
+    need_running sigterm || return
+    sched_stop TERM
+    local exit_line
+    exit_line=$(grep -m 1 'EXIT:' "$RL_SCHED_OUT")
+    if [ "$RL_SCHED_RC" = 0 ]; then
+        rl_result sigterm pass "exit status 0; ${exit_line:-no EXIT: line}"
+    elif [ "$RL_SCHED_RC" = 137 ]; then
+        rl_result sigterm fail "still running ${RL_STOP_TIMEOUT}s after SIGTERM (killed): $(out_tail 3)"
+    else
+        rl_result sigterm fail "exit status $RL_SCHED_RC: $(out_tail 3)"
+    fi
+}
+
+sc_detach() {
+    if wait_for 10 scx_disabled; then
+        rl_result detach pass "state back to disabled"
+    else
+        rl_result detach fail "state=$(scx_state) ops=$(scx_ops) 10s after the scheduler stopped"
+    fi
+}
+
+# --- jobs ---------------------------------------------------------------------
+
+rl_kernel_checks() {
+    RL_SCHED=kernel
+    rl_result boot pass "$(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)"
+    if [ ! -d $RL_SCX ]; then
+        rl_result sched_ext fail "no $RL_SCX: this kernel lacks sched_ext (CONFIG_SCHED_CLASS_EXT)"
+    elif scx_disabled; then
+        rl_result sched_ext pass "state=disabled enable_seq=$(enable_seq)"
+    else
+        rl_result sched_ext fail "state=$(scx_state) before any scheduler ran"
+    fi
+    if [ -r /sys/kernel/btf/vmlinux ]; then
+        rl_result btf pass "/sys/kernel/btf/vmlinux present"
+    else
+        rl_result btf fail "no /sys/kernel/btf/vmlinux (BPF schedulers need kernel BTF)"
+    fi
+    if (cd /tmp && stress-ng -c 1 -t 1s && hackbench -g 2 -l 20) >/tmp/tools.log 2>&1; then
+        rl_result tools pass "stress-ng and hackbench run"
+    else
+        rl_result tools fail "guest tools failed: $(tail -n 3 /tmp/tools.log | tr '\n' '|')"
+    fi
+}
+
+# rl_test_sched NAME: every scenario of RL_SCENARIOS for one scheduler
+rl_test_sched() {
+    RL_SCHED=$1
+    RL_LOAD_FROM=
+    rl info testing "$RL_SCHED"
+    for scenario in $RL_SCENARIOS; do
+        kmark "$RL_SCHED-$scenario"
+        "sc_$scenario"
+    done
+    if sched_alive; then
+        sched_stop KILL
+    fi
+    wait_for 10 scx_disabled
+    sed "s/^/$RL_SCHED| /" "$RL_SCHED_OUT" >&3
+}
+
+rl_test() {
+    rl_kernel_checks
+    for sched in $RL_SCHEDS; do
+        rl_test_sched "$sched"
+    done
+}
+
+# vm-run: one scheduler with --stats 1 and the user's arguments, streamed,
+# under a demo workload for RL_RUN_SECS seconds
+rl_run() {
+    RL_SCHED=$RL_RUN_SCHED
+    RL_STREAM=1
+    if ! scx_disabled; then
+        rl_result attach fail "sched_ext is $(scx_state) before the start"
+        return
+    fi
+    eval "set -- $RL_RUN_ARGS"
+    sched_start_streamed --stats 1 "$@"
+    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    if ! sched_attached; then
+        rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state)"
+        sched_stop TERM
+        rl_result exit info "exit status $RL_SCHED_RC"
+        return
+    fi
+    rl_result attach pass "ops=$(scx_ops)"
+    rl info workload "$RL_WORKLOAD for ${RL_RUN_SECS}s"
+    local end=$(($(now) + RL_RUN_SECS))
+    case "$RL_WORKLOAD" in
+    stress)
+        (cd /tmp && stress-ng -c 2 -f 1 -t "${RL_RUN_SECS}s" --metrics-brief 2>&1 | sed 's/^/stress-ng: /') >&3
+        ;;
+    hackbench)
+        while [ "$(now)" -lt "$end" ]; do
+            hackbench -g 4 -l 100 >/dev/null 2>&1 || break
+        done
+        ;;
+    *)
+        sleep "$RL_RUN_SECS"
+        ;;
+    esac
+    if ! sched_alive; then
+        rl_result run fail "scheduler exited during the run (state=$(scx_state))"
+    elif ! sched_attached; then
+        rl_result run fail "scheduler no longer attached (state=$(scx_state))"
+    else
+        rl_result run pass "attached for the whole ${RL_RUN_SECS}s"
+    fi
+    sched_stop TERM
+    if [ "$RL_SCHED_RC" = 0 ]; then
+        rl_result exit pass "exit status 0"
+    else
+        rl_result exit fail "exit status ${RL_SCHED_RC:-unknown}"
+    fi
+    sc_detach
+}
+
+# vm-run streams the scheduler's output live: run it in the background with
+# its output on the host channel and record its exit status in the output file
+sched_start_streamed() {
+    RL_RUNS=$((RL_RUNS + 1))
+    RL_SCHED_OUT=/tmp/$RL_SCHED.$RL_RUNS.out
+    : >"$RL_SCHED_OUT"
+    ("$RL_SCHED" "$@" >&3 2>&3 &
+        echo $! >/tmp/sched.pid
+        wait $!
+        echo "@@RC $?" >>"$RL_SCHED_OUT") &
+    wait_for 5 test -s /tmp/sched.pid
+    RL_SCHED_PID=$(cat /tmp/sched.pid)
+    rl info started "$RL_SCHED" "pid=$RL_SCHED_PID" "$*"
+}
+
+rl_main() {
+    rl hello "$RL_NONCE" "$(uname -r)"
+    case "$RL_MODE" in
+    test) rl_test ;;
+    run) rl_run ;;
+    *) rl info error "unknown mode $RL_MODE" ;;
+    esac
+    rl done
+}

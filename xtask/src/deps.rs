@@ -1,0 +1,141 @@
+//! `cargo xtask deps`: install the Debian packages the build and the VM need.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::util;
+
+/// Options of `cargo xtask deps`.
+#[derive(Args, Debug, Default)]
+pub struct DepsArgs {
+    /// Only report what is missing; install nothing.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Packages needed whatever clang is used: qemu and the initramfs tools, the
+/// libraries the BPF crate links, and the tools run inside the guest.
+const PACKAGES: &[&str] = &[
+    "qemu-system-x86",
+    "busybox-static",
+    "cpio",
+    "zstd",
+    "libelf-dev",
+    "zlib1g-dev",
+    "pkg-config",
+    "rt-tests",
+    "stress-ng",
+];
+
+/// The BPF toolchain installed when no clang >= [`MIN_CLANG`] is present.
+const CLANG_PACKAGES: &[&str] = &["clang-19", "llvm-19"];
+
+/// Oldest clang that compiles sched_ext BPF programs correctly.
+const MIN_CLANG: u32 = 16;
+
+/// Entry point of `cargo xtask deps`.
+pub fn run(args: &DepsArgs) -> Result<()> {
+    let missing = missing_packages()?;
+    if missing.is_empty() {
+        println!("deps: all required packages are installed");
+        return Ok(());
+    }
+    let list = missing.join(" ");
+    if args.check {
+        bail!("missing Debian packages: {list}");
+    }
+    if !util::is_root() {
+        bail!(
+            "missing Debian packages: {list}\n\
+             installing them needs root: run `sudo apt-get install {list}` \
+             (or `sudo cargo xtask deps`)"
+        );
+    }
+    println!("deps: installing {list}");
+    if install(&missing).is_err() {
+        println!("deps: first attempt failed; refreshing the package lists and retrying");
+        util::run(Command::new("apt-get").arg("update"))?;
+        install(&missing)?;
+    }
+    let still = missing_packages()?;
+    if !still.is_empty() {
+        bail!("still missing after apt-get install: {}", still.join(" "));
+    }
+    println!("deps: installed {list}");
+    Ok(())
+}
+
+/// Makes sure qemu is present, installing it when possible.
+pub fn ensure_qemu() -> Result<()> {
+    if util::which("qemu-system-x86_64").is_some() {
+        return Ok(());
+    }
+    if util::which("apt-get").is_none() || !util::is_root() {
+        bail!(
+            "qemu-system-x86_64 is not installed and cannot be installed from here \
+             (needs root on a Debian system): install the qemu-system-x86 package \
+             (`sudo cargo xtask deps`)"
+        );
+    }
+    println!("deps: qemu-system-x86_64 is missing; installing qemu-system-x86");
+    install(&["qemu-system-x86".to_string()])
+        .or_else(|_| {
+            util::run(Command::new("apt-get").arg("update"))?;
+            install(&["qemu-system-x86".to_string()])
+        })
+        .context("qemu is missing and installing qemu-system-x86 failed")?;
+    if util::which("qemu-system-x86_64").is_none() {
+        bail!("qemu-system-x86 was installed but qemu-system-x86_64 is still not on PATH");
+    }
+    Ok(())
+}
+
+fn install(packages: &[String]) -> Result<()> {
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Required packages that are not installed, in install order.
+fn missing_packages() -> Result<Vec<String>> {
+    if util::which("dpkg-query").is_none() {
+        bail!(
+            "`cargo xtask deps` supports Debian-based systems only; install these by hand: {} \
+             and clang >= {MIN_CLANG} with llvm",
+            PACKAGES.join(" ")
+        );
+    }
+    let mut missing: Vec<String> = PACKAGES
+        .iter()
+        .filter(|p| !is_installed(p))
+        .map(|p| p.to_string())
+        .collect();
+    if !has_usable_clang() {
+        missing.extend(
+            CLANG_PACKAGES
+                .iter()
+                .filter(|p| !is_installed(p))
+                .map(|p| p.to_string()),
+        );
+    }
+    Ok(missing)
+}
+
+fn is_installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${db:Status-Abbrev}", package])
+        .output()
+        .map(|out| out.status.success() && out.stdout.starts_with(b"ii"))
+        .unwrap_or(false)
+}
+
+/// Whether a Debian clang-N with its llvm-N (N >= 16) is installed.
+fn has_usable_clang() -> bool {
+    (MIN_CLANG..=40)
+        .any(|n| is_installed(&format!("clang-{n}")) && is_installed(&format!("llvm-{n}")))
+}

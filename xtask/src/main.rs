@@ -1,0 +1,74 @@
+//! `cargo xtask`: developer tasks for the rustland workspace.
+//!
+//! The host kernels this project is developed on usually lack sched_ext, so the
+//! schedulers are tested inside qemu on a Debian kernel that has it. See the
+//! "Running in a VM" section of the README.
+
+mod ci;
+mod cpio;
+mod deps;
+mod initramfs;
+mod kernel;
+mod qemu;
+mod util;
+mod vm;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Developer tasks for rustland.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Install the Debian packages the build and the VM need (when missing).
+    Deps(deps::DepsArgs),
+    /// Find (or download) a sched_ext kernel and print where it is.
+    Kernel(KernelArgs),
+    /// Boot each kernel in qemu and test every bundled scheduler there.
+    VmTest(vm::VmTestArgs),
+    /// Boot a kernel in qemu and run one scheduler with stats and a demo workload.
+    VmRun(vm::VmRunArgs),
+    /// Everything CI runs: deps, fmt, clippy, tests, vm-test.
+    Ci(ci::CiArgs),
+}
+
+/// Which kernel(s) to boot.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KernelArgs {
+    /// Kernel image to boot (a vmlinuz, or a directory holding `vmlinuz` and
+    /// `config`). Repeat for several kernels. Default: $RUSTLAND_KERNEL, else
+    /// the host's kernel if it has sched_ext, else the newest Debian
+    /// trixie-backports kernel.
+    #[arg(long = "kernel", value_name = "PATH")]
+    pub kernels: Vec<std::path::PathBuf>,
+    /// Download a Debian trixie-backports kernel whose version starts with
+    /// this prefix (e.g. `6.18`), or `latest`. Repeat for several kernels.
+    #[arg(long = "kernel-version", value_name = "PREFIX")]
+    pub kernel_versions: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Deps(args) => deps::run(&args),
+        Command::Kernel(args) => kernel::print_kernels(&args),
+        Command::VmTest(args) => vm::vm_test(&args),
+        Command::VmRun(args) => vm::vm_run(&args),
+        Command::Ci(args) => ci::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
