@@ -1,0 +1,949 @@
+//! The discrete-event engine: the simulated kernel side, as a [`Connector`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+use rustland_core::{
+    Comm, Connector, ConnectorError, Counters, CpuTarget, Delivery, Dispatch, DispatchFlags, EnqueueFlags, Event,
+    ExitInfo, ExitKind, Pid, QueuedTask, Weight,
+};
+
+use crate::report::{self, SimReport};
+use crate::rng::Rng;
+use crate::{Behaviour, SimConfig, SimError, TaskKind, Workload};
+
+/// Pid of the first simulated task; the others follow in creation order.
+pub const FIRST_PID: Pid = 100;
+
+/// "No time": an unset timestamp or an infinite duration.
+const NEVER: u64 = u64::MAX;
+
+/// Where a task is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Created, not yet arrived.
+    Pending,
+    /// Asleep (or blocked on its ping-pong partner).
+    Sleeping,
+    /// Handed to user space (in the ring or held by the policy), waiting for a dispatch.
+    Queued,
+    /// Dispatched to a kernel-side queue (a CPU's local queue, the shared queue or the fallback queue).
+    Waiting,
+    /// On a CPU.
+    Running,
+    /// Gone.
+    Exited,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Task {
+    pub(crate) pid: Pid,
+    pub(crate) comm: Comm,
+    pub(crate) group: u32,
+    pub(crate) weight: Weight,
+    mask: u64,
+    behaviour: Behaviour,
+    /// Ping-pong partner's index (`u32::MAX`: none).
+    partner: u32,
+    /// A pending wake-up from the partner that arrived while this task was not asleep.
+    token: bool,
+    state: State,
+    /// Whether the task has never been enqueued (its first enqueue carries `NEW`).
+    fresh: bool,
+    enq_seq: u64,
+    vtime: u64,
+    prev_cpu: u32,
+    start_ns: u64,
+    stop_ns: u64,
+    exec_runtime_ns: u64,
+    slice_left: u64,
+    burst_left: u64,
+    work_left: u64,
+    /// When the task last became runnable while not running (`NEVER` while it runs or sleeps).
+    runnable_since: u64,
+    /// The current runnable period started with a wake-up: record the latency when it first runs.
+    latency_pending: bool,
+    pub(crate) born_ns: u64,
+    pub(crate) exited_ns: u64,
+    pub(crate) runtime_ns: u64,
+    pub(crate) completed: u64,
+    pub(crate) user_dispatches: u64,
+    pub(crate) kernel_dispatches: u64,
+    pub(crate) preemptions: u64,
+}
+
+impl Task {
+    fn runnable_waiting(&self) -> bool {
+        matches!(self.state, State::Queued | State::Waiting)
+    }
+
+    pub(crate) fn is_hog(&self) -> bool {
+        self.behaviour.is_hog()
+    }
+
+    pub(crate) fn exited(&self) -> bool {
+        self.state == State::Exited
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Cpu {
+    current: Option<u32>,
+    local: VecDeque<u32>,
+    claimed: bool,
+    /// The user-space scheduler occupies this CPU until then.
+    sched_busy_until: u64,
+    /// Bumped whenever the pending stop event of this CPU becomes invalid.
+    gen: u64,
+    /// Start of the current uninterrupted stretch of the running task.
+    run_start: u64,
+    /// When the running task was put on this CPU (for "has run longest").
+    task_started: u64,
+}
+
+/// A workload group as the report sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Group {
+    pub(crate) name: String,
+    pub(crate) forked: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stream {
+    group: u32,
+    every_ns: u64,
+    work_ns: u64,
+    remaining: Option<u64>,
+    weight: Weight,
+    mask: u64,
+    comm: Comm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ev {
+    /// A pre-created task appears.
+    Arrive(u32),
+    /// A sleeping task wakes up.
+    Wake(u32),
+    /// The running task of a CPU reaches the end of its slice, burst or work (if `gen` still matches).
+    CpuStop { cpu: u32, gen: u64 },
+    /// The user-space scheduler wakes up (if still armed for this time).
+    SchedWake,
+    /// A fork stream creates a task.
+    Spawn(u32),
+    /// The watchdog looks for stalled tasks.
+    Watchdog,
+    /// The configured duration is over.
+    End,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    time: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+/// Totals the engine keeps besides the per-task figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct EngineStats {
+    pub(crate) events: u64,
+    pub(crate) sched_rounds: u64,
+    pub(crate) sched_cpu_ns: u64,
+    pub(crate) tasks_exited: u64,
+}
+
+/// The simulated kernel side of one run. Implements [`Connector`]; drive it with
+/// [`RunLoop`](rustland_core::RunLoop) and read [`Simulator::report`] afterwards.
+///
+/// ```
+/// use rustland_core::RunLoop;
+/// use rustland_policy_fifo::Fifo;
+/// use rustland_sim::{SimConfig, Simulator, TaskSpec, Workload};
+///
+/// let workload = Workload::new().with(TaskSpec::hog("hog").count(3));
+/// let config = SimConfig { nr_cpus: 2, duration_ns: 100_000_000, ..SimConfig::default() };
+/// let mut run = RunLoop::new(Fifo::default(), Simulator::new(config, &workload)?);
+/// run.run()?;
+/// let (_, sim) = run.into_parts();
+/// let report = sim.report();
+/// assert!(!report.exit.is_error());
+/// assert!(report.totals.utilisation > 0.9);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Simulator {
+    cfg: SimConfig,
+    now: u64,
+    heap: BinaryHeap<Reverse<Entry>>,
+    seq: u64,
+    rng: Rng,
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) groups: Vec<Group>,
+    streams: Vec<Stream>,
+    cpus: Vec<Cpu>,
+    ring: VecDeque<Event>,
+    ring_tasks: usize,
+    pending: Vec<Dispatch>,
+    round_events: u64,
+    round_full: bool,
+    shared: BTreeMap<(u64, u64), u32>,
+    shared_seq: u64,
+    fallback: VecDeque<u32>,
+    held: u64,
+    sched_sleeping: bool,
+    sched_wake_at: u64,
+    sched_cpu: u32,
+    sched_idle_cpu: Option<u32>,
+    counters: Counters,
+    exit: Option<ExitInfo>,
+    pub(crate) latencies: Vec<(u32, u64)>,
+    live: Vec<u32>,
+    pub(crate) stats: EngineStats,
+    pub(crate) ended_ns: Option<u64>,
+}
+
+impl Simulator {
+    /// A simulator of `workload` under `config`. The workload's `[sim]` overrides are *not* applied here (see
+    /// [`SimOverrides::apply`](crate::SimOverrides::apply)); the CLI applies them before its own flags.
+    pub fn new(config: SimConfig, workload: &Workload) -> Result<Self, SimError> {
+        config.validate()?;
+        workload.validate(config.nr_cpus)?;
+        let n = config.nr_cpus;
+        let mut sim = Simulator {
+            now: 0,
+            heap: BinaryHeap::with_capacity(1024),
+            seq: 0,
+            rng: Rng::new(config.seed),
+            tasks: Vec::new(),
+            groups: Vec::new(),
+            streams: Vec::new(),
+            cpus: vec![Cpu::default(); n as usize],
+            ring: VecDeque::with_capacity(config.ring_capacity.min(1 << 16) + 64),
+            ring_tasks: 0,
+            pending: Vec::with_capacity(config.dispatch_capacity.min(1 << 16)),
+            round_events: 0,
+            round_full: false,
+            shared: BTreeMap::new(),
+            shared_seq: 0,
+            fallback: VecDeque::new(),
+            held: 0,
+            sched_sleeping: true,
+            sched_wake_at: NEVER,
+            sched_cpu: 0,
+            sched_idle_cpu: None,
+            counters: Counters::default(),
+            exit: None,
+            latencies: Vec::new(),
+            live: Vec::new(),
+            stats: EngineStats::default(),
+            ended_ns: None,
+            cfg: config,
+        };
+        for (gi, spec) in workload.tasks.iter().enumerate() {
+            let group = gi as u32;
+            let weight = Weight::new(spec.weight);
+            let mask = spec.affinity_mask(n);
+            let comm = Comm::new(&spec.name);
+            let work = spec.exit_after_ns.unwrap_or(NEVER);
+            match spec.kind {
+                TaskKind::Tasks(behaviour) => {
+                    sim.groups.push(Group { name: spec.name.clone(), forked: false });
+                    for _ in 0..spec.count {
+                        let a = sim.add_task(comm, group, weight, mask, behaviour, work, spec.start_ns);
+                        sim.push(spec.start_ns, Ev::Arrive(a));
+                        if let Behaviour::PingPong { .. } = behaviour {
+                            // The partner starts blocked on the pipe; `a` wakes it after its first turn.
+                            let b = sim.add_task(comm, group, weight, mask, behaviour, work, spec.start_ns);
+                            sim.tasks[a as usize].partner = b;
+                            sim.tasks[b as usize].partner = a;
+                            sim.tasks[b as usize].state = State::Sleeping;
+                        }
+                    }
+                }
+                TaskKind::Fork { every_ns, work_ns, max } => {
+                    sim.groups.push(Group { name: spec.name.clone(), forked: true });
+                    for _ in 0..spec.count {
+                        let stream = sim.streams.len() as u32;
+                        sim.streams.push(Stream { group, every_ns, work_ns, remaining: max, weight, mask, comm });
+                        sim.push(spec.start_ns, Ev::Spawn(stream));
+                    }
+                }
+            }
+        }
+        let check = (sim.cfg.watchdog_timeout_ns / 10).max(1);
+        sim.push(check, Ev::Watchdog);
+        sim.push(sim.cfg.duration_ns, Ev::End);
+        Ok(sim)
+    }
+
+    /// The settings of this run.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// How many kernel-side events have been simulated so far.
+    pub fn events(&self) -> u64 {
+        self.stats.events
+    }
+
+    /// The report of the run so far (complete once [`Connector::exit_info`] is `Some`).
+    pub fn report(&self) -> SimReport {
+        report::build(self)
+    }
+
+    /// The simulated time the run ended at, or now if it has not ended.
+    pub(crate) fn elapsed_ns(&self) -> u64 {
+        self.ended_ns.unwrap_or(self.now)
+    }
+
+    pub(crate) fn nr_cpus_u32(&self) -> u32 {
+        self.cfg.nr_cpus
+    }
+
+    pub(crate) fn counters_now(&self) -> Counters {
+        let mut c = self.counters;
+        c.nr_running = self.cpus.iter().filter(|c| c.current.is_some()).count() as u64;
+        c.nr_queued = self.ring_tasks as u64;
+        c.nr_scheduled = self.held;
+        c
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_task(
+        &mut self,
+        comm: Comm,
+        group: u32,
+        weight: Weight,
+        mask: u64,
+        behaviour: Behaviour,
+        work: u64,
+        born_ns: u64,
+    ) -> u32 {
+        let idx = self.tasks.len() as u32;
+        self.tasks.push(Task {
+            pid: FIRST_PID + idx as Pid,
+            comm,
+            group,
+            weight,
+            mask,
+            behaviour,
+            partner: u32::MAX,
+            token: false,
+            state: State::Pending,
+            fresh: true,
+            enq_seq: 0,
+            vtime: 0,
+            prev_cpu: mask.trailing_zeros(),
+            start_ns: 0,
+            stop_ns: 0,
+            exec_runtime_ns: 0,
+            slice_left: 0,
+            burst_left: 0,
+            work_left: work,
+            runnable_since: NEVER,
+            latency_pending: false,
+            born_ns,
+            exited_ns: NEVER,
+            runtime_ns: 0,
+            completed: 0,
+            user_dispatches: 0,
+            kernel_dispatches: 0,
+            preemptions: 0,
+        });
+        self.live.push(idx);
+        idx
+    }
+
+    fn task_index(&self, pid: Pid) -> Option<usize> {
+        let idx = usize::try_from(pid.checked_sub(FIRST_PID)?).ok()?;
+        (idx < self.tasks.len()).then_some(idx)
+    }
+
+    fn push(&mut self, time: u64, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Reverse(Entry { time, seq: self.seq, ev }));
+    }
+
+    // ----- the event loop -----
+
+    /// Processes events up to and including `limit`. With `until_sched_wake`, stops as soon as the user-space
+    /// scheduler wakes. Returns early when the run ends.
+    fn run_until(&mut self, limit: u64, until_sched_wake: bool) {
+        while self.exit.is_none() {
+            let Some(&Reverse(entry)) = self.heap.peek() else { return };
+            if entry.time > limit {
+                return;
+            }
+            self.heap.pop();
+            self.now = entry.time;
+            self.stats.events += 1;
+            match entry.ev {
+                Ev::Arrive(t) => self.wake(t, EnqueueFlags::NEW),
+                Ev::Wake(t) => self.wake(t, EnqueueFlags::WAKEUP),
+                Ev::CpuStop { cpu, gen } => self.cpu_stop(cpu, gen),
+                Ev::Spawn(s) => self.spawn(s),
+                Ev::Watchdog => self.watchdog(),
+                Ev::End => self.end(),
+                Ev::SchedWake => {
+                    if self.sched_sleeping && self.sched_wake_at == self.now {
+                        self.sched_sleeping = false;
+                        self.sched_wake_at = NEVER;
+                        if until_sched_wake {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Wakes the user-space scheduler at `at`, unless it is awake or already due earlier.
+    fn arm_sched_wake(&mut self, at: u64) {
+        if self.sched_sleeping && at < self.sched_wake_at {
+            self.sched_wake_at = at;
+            self.push(at, Ev::SchedWake);
+        }
+    }
+
+    fn end(&mut self) {
+        self.finish();
+        self.exit = Some(ExitInfo {
+            kind: ExitKind::Done,
+            code: 0,
+            reason: "simulation complete".into(),
+            message: format!("{} simulated", report::fmt_ns(self.now)),
+        });
+    }
+
+    /// Accounts the CPU time of the running tasks up to now and freezes the clock.
+    fn finish(&mut self) {
+        for cpu in 0..self.cpus.len() {
+            self.account(cpu);
+        }
+        self.ended_ns = Some(self.now);
+    }
+
+    fn watchdog(&mut self) {
+        let tasks = &self.tasks;
+        self.live.retain(|&t| !tasks[t as usize].exited());
+        let worst = self
+            .live
+            .iter()
+            .map(|&t| &self.tasks[t as usize])
+            .filter(|t| t.runnable_waiting())
+            .min_by_key(|t| (t.runnable_since, t.pid));
+        if let Some(t) = worst {
+            let waited = self.now - t.runnable_since;
+            if waited > self.cfg.watchdog_timeout_ns {
+                let message = format!(
+                    "{}[{}] failed to run for {} (watchdog timeout {})",
+                    t.comm,
+                    t.pid,
+                    report::fmt_ns(waited),
+                    report::fmt_ns(self.cfg.watchdog_timeout_ns)
+                );
+                self.finish();
+                self.exit = Some(ExitInfo {
+                    kind: ExitKind::Stall,
+                    code: 0,
+                    reason: "runnable task stall".into(),
+                    message,
+                });
+                return;
+            }
+        }
+        let next = self.now + (self.cfg.watchdog_timeout_ns / 10).max(1);
+        self.push(next, Ev::Watchdog);
+    }
+
+    fn spawn(&mut self, s: u32) {
+        let st = self.streams[s as usize];
+        if st.remaining == Some(0) {
+            return;
+        }
+        let t = self.add_task(st.comm, st.group, st.weight, st.mask, Behaviour::Hog, st.work_ns, self.now);
+        self.wake(t, EnqueueFlags::NEW);
+        let stream = &mut self.streams[s as usize];
+        if let Some(r) = &mut stream.remaining {
+            *r -= 1;
+        }
+        if stream.remaining != Some(0) {
+            self.push(self.now + st.every_ns, Ev::Spawn(s));
+        }
+    }
+
+    // ----- tasks -----
+
+    /// The task becomes runnable after sleeping (or for the first time).
+    fn wake(&mut self, t: u32, mut flags: EnqueueFlags) {
+        let now = self.now;
+        if !matches!(self.tasks[t as usize].state, State::Pending | State::Sleeping) {
+            return;
+        }
+        let burst = self.next_burst(t);
+        let task = &mut self.tasks[t as usize];
+        if task.fresh {
+            flags = EnqueueFlags::NEW;
+        }
+        task.runnable_since = now;
+        task.latency_pending = true;
+        task.exec_runtime_ns = 0;
+        task.burst_left = burst;
+        self.enqueue(t, flags);
+    }
+
+    fn next_burst(&mut self, t: u32) -> u64 {
+        match self.tasks[t as usize].behaviour {
+            Behaviour::Hog => NEVER,
+            Behaviour::Periodic { run_ns, .. } | Behaviour::PingPong { run_ns } => run_ns,
+            Behaviour::Interactive { run_ns, .. } => self.rng.jitter(run_ns),
+        }
+    }
+
+    /// Hands a runnable task to the kernel side's enqueue path: the idle fast path, the ring, or the fallback.
+    fn enqueue(&mut self, t: u32, flags: EnqueueFlags) {
+        let (mask, prev) = {
+            let task = &mut self.tasks[t as usize];
+            task.fresh = false;
+            (task.mask, task.prev_cpu)
+        };
+        if self.cfg.idle_fast_path && (flags.contains(EnqueueFlags::WAKEUP) || flags.contains(EnqueueFlags::NEW)) {
+            if let Some(cpu) = self.find_idle(mask, prev) {
+                self.counters.kernel_dispatches += 1;
+                let task = &mut self.tasks[t as usize];
+                task.kernel_dispatches += 1;
+                task.slice_left = self.cfg.default_slice_ns;
+                task.state = State::Waiting;
+                self.cpus[cpu as usize].local.push_back(t);
+                self.cpu_schedule(cpu);
+                return;
+            }
+        }
+        if self.ring_tasks < self.cfg.ring_capacity {
+            let task = &mut self.tasks[t as usize];
+            task.enq_seq += 1;
+            task.state = State::Queued;
+            let qt = QueuedTask {
+                pid: task.pid,
+                prev_cpu: task.prev_cpu,
+                nr_cpus_allowed: task.mask.count_ones(),
+                flags,
+                start_ns: task.start_ns,
+                stop_ns: task.stop_ns,
+                exec_runtime_ns: task.exec_runtime_ns,
+                weight: task.weight,
+                vtime: task.vtime,
+                enq_seq: task.enq_seq,
+                comm: task.comm,
+            };
+            self.ring.push_back(Event::Queued(qt));
+            self.ring_tasks += 1;
+            self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+        } else {
+            self.counters.congested_dispatches += 1;
+            self.tasks[t as usize].state = State::Waiting;
+            self.fallback.push_back(t);
+            self.kick(mask, prev);
+        }
+    }
+
+    /// The running task of `cpu` reached the end of its slice, its burst or its work.
+    fn cpu_stop(&mut self, cpu: u32, gen: u64) {
+        let c = &self.cpus[cpu as usize];
+        if c.gen != gen {
+            return;
+        }
+        let Some(t) = c.current else { return };
+        self.account(cpu as usize);
+        let task = &self.tasks[t as usize];
+        if task.work_left == 0 {
+            self.stop_running(cpu);
+            self.exit_task(t);
+            self.cpu_schedule(cpu);
+        } else if task.burst_left == 0 {
+            self.burst_done(cpu, t);
+        } else {
+            // Slice expired: back to user space with PREEMPTED.
+            self.stop_running(cpu);
+            self.tasks[t as usize].runnable_since = self.now;
+            self.enqueue(t, EnqueueFlags::PREEMPTED);
+            self.cpu_schedule(cpu);
+        }
+    }
+
+    fn burst_done(&mut self, cpu: u32, t: u32) {
+        let now = self.now;
+        self.tasks[t as usize].completed += 1;
+        let sleep = match self.tasks[t as usize].behaviour {
+            Behaviour::Hog => None,
+            Behaviour::Periodic { sleep_ns, .. } => Some(sleep_ns),
+            Behaviour::Interactive { think_ns, .. } => Some(self.rng.exponential(think_ns)),
+            Behaviour::PingPong { .. } => {
+                let partner = self.tasks[t as usize].partner;
+                let p = &mut self.tasks[partner as usize];
+                if p.state == State::Sleeping {
+                    self.wake(partner, EnqueueFlags::WAKEUP);
+                } else if p.state != State::Exited {
+                    p.token = true;
+                }
+                let task = &mut self.tasks[t as usize];
+                if task.token {
+                    task.token = false;
+                    None
+                } else {
+                    Some(NEVER)
+                }
+            }
+        };
+        match sleep {
+            None => {
+                // Keeps running with a new burst.
+                let burst = self.next_burst(t);
+                self.tasks[t as usize].burst_left = burst;
+                self.arm_cpu_stop(cpu);
+            }
+            Some(d) => {
+                self.stop_running(cpu);
+                self.tasks[t as usize].state = State::Sleeping;
+                if d != NEVER {
+                    self.push(now.saturating_add(d), Ev::Wake(t));
+                }
+                self.cpu_schedule(cpu);
+            }
+        }
+    }
+
+    fn exit_task(&mut self, t: u32) {
+        let task = &mut self.tasks[t as usize];
+        task.state = State::Exited;
+        task.exited_ns = self.now;
+        self.stats.tasks_exited += 1;
+        self.ring.push_back(Event::Exited { pid: task.pid });
+        self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+    }
+
+    // ----- CPUs -----
+
+    fn is_idle(&self, cpu: u32) -> bool {
+        let c = &self.cpus[cpu as usize];
+        c.current.is_none() && !c.claimed && c.local.is_empty() && c.sched_busy_until <= self.now
+    }
+
+    /// An idle CPU in `mask`, trying `prefer` first and then the following CPUs in order.
+    fn find_idle(&self, mask: u64, prefer: u32) -> Option<u32> {
+        let n = self.cfg.nr_cpus;
+        (0..n).map(|i| (prefer + i) % n).find(|&c| mask & (1 << c) != 0 && self.is_idle(c))
+    }
+
+    /// Lets an idle CPU in `mask` look for work.
+    fn kick(&mut self, mask: u64, prefer: u32) {
+        if let Some(cpu) = self.find_idle(mask, prefer) {
+            self.cpu_schedule(cpu);
+        }
+    }
+
+    /// The allowed CPU whose running task has been on it longest.
+    fn longest_running(&self, mask: u64) -> Option<u32> {
+        (0..self.cfg.nr_cpus)
+            .filter(|&c| mask & (1 << c) != 0 && self.cpus[c as usize].current.is_some())
+            .min_by_key(|&c| self.cpus[c as usize].task_started)
+    }
+
+    /// A free CPU picks its next task: local queue, then fallback queue, then the vtime-ordered shared queue.
+    fn cpu_schedule(&mut self, cpu: u32) {
+        let c = &mut self.cpus[cpu as usize];
+        if c.current.is_some() || c.sched_busy_until > self.now {
+            return;
+        }
+        if let Some(t) = c.local.pop_front() {
+            self.start_running(cpu, t);
+            return;
+        }
+        let bit = 1u64 << cpu;
+        let tasks = &self.tasks;
+        if let Some(pos) = self.fallback.iter().position(|&t| tasks[t as usize].mask & bit != 0) {
+            let t = self.fallback.remove(pos).expect("position is in range");
+            self.counters.fallback_dispatches += 1;
+            let task = &mut self.tasks[t as usize];
+            if task.slice_left == 0 {
+                task.slice_left = self.cfg.default_slice_ns;
+            }
+            self.start_running(cpu, t);
+            return;
+        }
+        if let Some((&key, &t)) = self.shared.iter().find(|(_, &t)| tasks[t as usize].mask & bit != 0) {
+            self.shared.remove(&key);
+            self.start_running(cpu, t);
+            return;
+        }
+        if self.held > 0 {
+            self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+        }
+    }
+
+    fn start_running(&mut self, cpu: u32, t: u32) {
+        let now = self.now;
+        let task = &mut self.tasks[t as usize];
+        debug_assert_eq!(task.state, State::Waiting);
+        task.state = State::Running;
+        task.start_ns = now;
+        task.prev_cpu = cpu;
+        if task.slice_left == 0 {
+            task.slice_left = self.cfg.default_slice_ns;
+        }
+        if task.latency_pending {
+            task.latency_pending = false;
+            self.latencies.push((t, now - task.runnable_since));
+        }
+        task.runnable_since = NEVER;
+        let c = &mut self.cpus[cpu as usize];
+        c.current = Some(t);
+        c.run_start = now;
+        c.task_started = now;
+        self.arm_cpu_stop(cpu);
+    }
+
+    /// (Re)schedules the stop event of `cpu`'s running task, invalidating any earlier one.
+    fn arm_cpu_stop(&mut self, cpu: u32) {
+        let c = &mut self.cpus[cpu as usize];
+        let Some(t) = c.current else { return };
+        c.gen += 1;
+        let (gen, start) = (c.gen, c.run_start);
+        let task = &self.tasks[t as usize];
+        let left = task.slice_left.min(task.burst_left).min(task.work_left);
+        self.push(start.saturating_add(left), Ev::CpuStop { cpu, gen });
+    }
+
+    /// Charges the CPU time the running task of `cpu` used since its stretch started.
+    fn account(&mut self, cpu: usize) {
+        let c = &mut self.cpus[cpu];
+        let Some(t) = c.current else { return };
+        let used = self.now.saturating_sub(c.run_start);
+        c.run_start = c.run_start.max(self.now);
+        let task = &mut self.tasks[t as usize];
+        task.runtime_ns += used;
+        task.exec_runtime_ns += used;
+        task.slice_left = task.slice_left.saturating_sub(used);
+        task.burst_left = task.burst_left.saturating_sub(used);
+        task.work_left = task.work_left.saturating_sub(used);
+    }
+
+    /// Takes the (already accounted) running task off `cpu`.
+    fn stop_running(&mut self, cpu: u32) {
+        let c = &mut self.cpus[cpu as usize];
+        let Some(t) = c.current.take() else { return };
+        c.gen += 1;
+        let task = &mut self.tasks[t as usize];
+        task.stop_ns = self.now;
+    }
+
+    /// Preempts the running task of `cpu` (it goes back to user space) and lets the CPU pick again.
+    fn preempt(&mut self, cpu: u32) {
+        if let Some(t) = self.cpus[cpu as usize].current {
+            self.account(cpu as usize);
+            self.stop_running(cpu);
+            let task = &mut self.tasks[t as usize];
+            task.preemptions += 1;
+            task.runnable_since = self.now;
+            self.enqueue(t, EnqueueFlags::PREEMPTED);
+        }
+        self.cpu_schedule(cpu);
+    }
+
+    // ----- the user-space scheduler -----
+
+    /// Occupies a CPU for `cost` ns of scheduler work starting now: an idle CPU if there is one, else the CPU whose
+    /// task has run longest (that task is paused meanwhile).
+    fn charge_scheduler(&mut self, cost: u64) {
+        let now = self.now;
+        let all = u64::MAX;
+        self.stats.sched_cpu_ns += cost;
+        if let Some(cpu) = self.find_idle(all, self.sched_cpu) {
+            self.cpus[cpu as usize].sched_busy_until = now + cost;
+            self.sched_cpu = cpu;
+            self.sched_idle_cpu = Some(cpu);
+        } else if let Some(cpu) = self.longest_running(all) {
+            self.account(cpu as usize);
+            let c = &mut self.cpus[cpu as usize];
+            c.run_start = now + cost;
+            c.sched_busy_until = now + cost;
+            self.sched_cpu = cpu;
+            self.arm_cpu_stop(cpu);
+        } else {
+            // Every CPU is claimed but empty: the scheduler runs on the first.
+            self.cpus[0].sched_busy_until = now + cost;
+            self.sched_idle_cpu = Some(0);
+        }
+    }
+
+    /// Applies the dispatches user space sent this round.
+    fn apply_dispatches(&mut self) {
+        let mut pending = std::mem::take(&mut self.pending);
+        for d in pending.drain(..) {
+            self.apply_dispatch(&d);
+        }
+        self.pending = pending;
+        // Claims that no dispatch used lapse.
+        for cpu in 0..self.cfg.nr_cpus {
+            if std::mem::take(&mut self.cpus[cpu as usize].claimed) {
+                self.cpu_schedule(cpu);
+            }
+        }
+    }
+
+    fn apply_dispatch(&mut self, d: &Dispatch) {
+        let Some(idx) = self.task_index(d.pid) else {
+            self.counters.cancelled_dispatches += 1;
+            return;
+        };
+        let t = idx as u32;
+        let default_slice = self.cfg.default_slice_ns;
+        let task = &mut self.tasks[idx];
+        if task.state != State::Queued || d.enq_seq != task.enq_seq {
+            self.counters.cancelled_dispatches += 1;
+            return;
+        }
+        self.counters.user_dispatches += 1;
+        task.user_dispatches += 1;
+        task.vtime = d.vtime;
+        task.state = State::Waiting;
+        if d.slice_ns > 0 {
+            task.slice_left = d.slice_ns;
+        } else if task.slice_left == 0 {
+            task.slice_left = default_slice;
+        }
+        let (mask, prev) = (task.mask, task.prev_cpu);
+        let preempt = d.flags.contains(DispatchFlags::PREEMPT);
+        match d.target {
+            CpuTarget::Cpu(cpu) => {
+                let cpu = if cpu < self.cfg.nr_cpus && mask & (1 << cpu) != 0 {
+                    cpu
+                } else {
+                    self.counters.bounced_dispatches += 1;
+                    self.find_idle(mask, prev)
+                        .unwrap_or(if mask & (1 << prev) != 0 { prev } else { mask.trailing_zeros() })
+                };
+                self.to_local(cpu, t, preempt);
+            }
+            CpuTarget::Any if preempt => {
+                if let Some(cpu) = self.find_idle(mask, prev) {
+                    self.to_local(cpu, t, false);
+                } else if let Some(cpu) = self.longest_running(mask) {
+                    self.to_local(cpu, t, true);
+                } else {
+                    self.to_shared(t, d.vtime, mask, prev);
+                }
+            }
+            CpuTarget::Any => self.to_shared(t, d.vtime, mask, prev),
+        }
+    }
+
+    fn to_local(&mut self, cpu: u32, t: u32, preempt: bool) {
+        let c = &mut self.cpus[cpu as usize];
+        c.claimed = false;
+        if preempt {
+            c.local.push_front(t);
+            self.preempt(cpu);
+        } else {
+            c.local.push_back(t);
+            self.cpu_schedule(cpu);
+        }
+    }
+
+    fn to_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) {
+        self.shared_seq += 1;
+        self.shared.insert((vtime, self.shared_seq), t);
+        self.kick(mask, prev);
+    }
+}
+
+impl Connector for Simulator {
+    fn try_recv(&mut self) -> Result<Option<Event>, ConnectorError> {
+        let ev = self.ring.pop_front();
+        if let Some(e) = &ev {
+            self.round_events += 1;
+            if matches!(e, Event::Queued(_)) {
+                self.ring_tasks -= 1;
+            }
+        }
+        Ok(ev)
+    }
+
+    fn try_dispatch(&mut self, dispatch: &Dispatch) -> Result<Delivery, ConnectorError> {
+        if self.pending.len() >= self.cfg.dispatch_capacity {
+            self.round_full = true;
+            return Ok(Delivery::Full);
+        }
+        self.pending.push(*dispatch);
+        Ok(Delivery::Sent)
+    }
+
+    fn set_queued(&mut self, nr_queued: u64) {
+        self.held = nr_queued;
+    }
+
+    /// Runs the simulated machine: first the scheduler's own work of the round just done (its CPU cost, then its
+    /// dispatches take effect), then kernel-side events until user space has something to do again: an event in
+    /// the ring, a CPU that becomes free while user space holds tasks, a tick while it holds tasks, or the end.
+    fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
+        if self.exit.is_some() {
+            return Ok(());
+        }
+        self.stats.sched_rounds += 1;
+        self.sched_sleeping = false;
+        let cost = self.round_events * self.cfg.sched_cost_per_event_ns
+            + self.pending.len() as u64 * self.cfg.sched_cost_per_dispatch_ns;
+        self.round_events = 0;
+        let done = self.now + cost;
+        if cost > 0 {
+            self.charge_scheduler(cost);
+            self.run_until(done, false);
+            if self.exit.is_some() {
+                return Ok(());
+            }
+            self.now = done;
+        }
+        self.apply_dispatches();
+        if let Some(cpu) = self.sched_idle_cpu.take() {
+            self.cpu_schedule(cpu);
+        }
+        if !self.ring.is_empty() || std::mem::take(&mut self.round_full) {
+            return Ok(());
+        }
+        self.sched_sleeping = true;
+        self.sched_wake_at = NEVER;
+        if self.held > 0 {
+            self.arm_sched_wake(self.now + self.cfg.sched_tick_ns);
+        }
+        self.run_until(NEVER, true);
+        Ok(())
+    }
+
+    fn pick_idle_cpu(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
+        let idx = self.task_index(pid)?;
+        let task = &self.tasks[idx];
+        if task.exited() {
+            return None;
+        }
+        let cpu = self.find_idle(task.mask, prev_cpu % self.cfg.nr_cpus)?;
+        self.cpus[cpu as usize].claimed = true;
+        Some(cpu)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.now
+    }
+
+    fn nr_cpus(&self) -> u32 {
+        self.cfg.nr_cpus
+    }
+
+    fn exit_info(&self) -> Option<ExitInfo> {
+        self.exit.clone()
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters_now()
+    }
+}
