@@ -22,12 +22,12 @@ pub const MAX_EXIT_DUMP_LEN: u32 = 4 << 20;
 #[derive(Clone, Debug, PartialEq, clap::Args)]
 pub struct CommonArgs {
     /// Run the scheduler and print one line of statistics to stdout every SECS seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_interval)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = parse_interval)]
     pub stats: Option<f64>,
 
     /// Do not start a scheduler: print the statistics of the one already running every SECS seconds
     /// (read-only client; stop it with Ctrl-C).
-    #[arg(long, value_name = "SECS", value_parser = parse_interval, conflicts_with = "stats")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = parse_interval, conflicts_with = "stats")]
     pub monitor: Option<f64>,
 
     /// Describe every statistic and exit.
@@ -41,7 +41,7 @@ pub struct CommonArgs {
 
     /// How many bytes of the kernel's debug dump to print when the scheduler is ejected with an error
     /// (0 = the kernel's default).
-    #[arg(long, value_name = "BYTES", default_value_t = 0,
+    #[arg(long, allow_negative_numbers = true, value_name = "BYTES", default_value_t = 0,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_EXIT_DUMP_LEN)))]
     pub exit_dump_len: u32,
 

@@ -7,6 +7,7 @@
 //! - [`lifecycle`]: signals ([`Signals`]), the attach / run / detach loop with transparent restarts after CPU
 //!   hotplug, policy panics caught and reported, [`Outcome`]s and exit codes.
 //! - [`logging`]: `tracing` to stderr.
+//! - `scheduler` (feature `bpf`): the whole `main` of a binary over the live BPF connector.
 //!
 //! The library never installs a global allocator and never touches signals unless a binary calls
 //! [`Signals::install`].
@@ -14,6 +15,8 @@
 pub mod cli;
 pub mod lifecycle;
 pub mod logging;
+#[cfg(feature = "bpf")]
+pub mod scheduler;
 pub mod stats;
 
 pub use cli::CommonArgs;

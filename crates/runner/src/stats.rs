@@ -272,6 +272,9 @@ pub fn write_help_stats(
 
 /// The scheduler-side end of statistics: the scx_stats server on the UNIX socket and, with `--stats`, a printer
 /// thread. Lives for the whole run, across hotplug restarts.
+///
+/// The scheduler thread only ever touches bounded channels (no allocation, never blocking): the scx_stats server's
+/// own (unbounded) channel is relayed by a small thread.
 pub struct StatsHub {
     _server: Option<StatsServer<Request, Reply>>,
     channels: Vec<(Sender<Reply>, Receiver<Request>)>,
@@ -293,9 +296,32 @@ impl StatsHub {
             .launch()
         {
             Ok(server) => {
-                channels.push(server.channels());
-                tracing::debug!("serving statistics at {}", socket.display());
-                Some(server)
+                let (req_tx, req_rx) = crossbeam_channel::bounded(1);
+                let (res_tx, res_rx) = crossbeam_channel::bounded(1);
+                let (server_reply, server_requests) = server.channels();
+                let relay = thread::Builder::new()
+                    .name("stats-relay".into())
+                    .spawn(move || {
+                        // Ends when the server goes away (its channel disconnects) or the scheduler side does.
+                        while server_requests.recv().is_ok() {
+                            let Ok(()) = req_tx.send(()) else { return };
+                            let Ok(snapshot) = res_rx.recv() else { return };
+                            if server_reply.send(snapshot).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                match relay {
+                    Ok(_) => {
+                        channels.push((res_tx, req_rx));
+                        tracing::debug!("serving statistics at {}", socket.display());
+                        Some(server)
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot start the statistics relay: {e}");
+                        None
+                    }
+                }
             }
             Err(e) => {
                 let err = StatsError::Serve {
@@ -332,7 +358,8 @@ impl StatsHub {
         }
     }
 
-    /// A hub answering requests from the given channels only (for tests of the scheduler side).
+    /// A hub answering requests from the given channels only (for tests of the scheduler side). Use bounded
+    /// channels: the scheduler thread must not allocate.
     pub fn from_channels(channels: Vec<(Sender<Snapshot>, Receiver<()>)>) -> StatsHub {
         StatsHub {
             _server: None,
@@ -341,13 +368,19 @@ impl StatsHub {
     }
 
     /// Answers every request already waiting, with one snapshot taken by `snapshot` (called only if a request is
-    /// waiting). Never blocks; call it from the scheduler thread between rounds.
+    /// waiting). Never blocks and never allocates; call it from the scheduler thread between rounds.
     pub fn serve(&self, snapshot: impl FnOnce() -> Snapshot) {
         let mut snapshot = Some(snapshot);
         let mut taken: Option<Snapshot> = None;
         for (reply, request) in &self.channels {
-            while request.try_recv().is_ok() {
-                let snap = *taken.get_or_insert_with(|| (snapshot.take().expect("taken once"))());
+            if request.try_recv().is_ok() {
+                let snap = match taken {
+                    Some(snap) => snap,
+                    None => {
+                        let take = snapshot.take().expect("snapshot taken at most once");
+                        *taken.insert(take())
+                    }
+                };
                 // The requester waits for exactly this reply; if it went away, there is no one to tell.
                 let _ = reply.try_send(snap);
             }

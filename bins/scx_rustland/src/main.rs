@@ -1,0 +1,77 @@
+//! `scx_rustland`: a deadline/vruntime sched_ext scheduler whose policy runs in user space, favouring tasks that
+//! sleep often (interactive ones) over CPU hogs.
+//!
+//! Thin by design: options, the vruntime policy, and the shared runner (memory discipline, statistics, signals,
+//! restarts) over the live BPF connector.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rustland_bpf::memory::LockedArenaAllocator;
+use rustland_policy_vruntime::{Vruntime, VruntimeConfig};
+use rustland_runner::cli::{self, CommonArgs};
+use rustland_runner::scheduler::{self, SchedulerSpec};
+
+#[global_allocator]
+static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
+
+const NAME: &str = "scx_rustland";
+const MIN_SLICE_US: u64 = VruntimeConfig::MIN_SLICE_NS / 1000;
+const MAX_SLICE_US: u64 = VruntimeConfig::MAX_SLICE_NS / 1000;
+const MAX_BONUS_US: u64 = 10_000_000;
+
+/// Deadline/vruntime scheduler: weighted fair sharing in which tasks that ran briefly before sleeping
+/// (interactive ones) go first. The policy runs in user space on top of sched_ext (rustland framework). Needs root
+/// and a kernel with sched_ext (CONFIG_SCHED_CLASS_EXT).
+#[derive(Debug, Parser)]
+#[command(name = NAME)]
+struct Cli {
+    /// Slice of a nice-0 task when nothing else waits, in microseconds (it shrinks as more tasks wait).
+    #[arg(short = 's', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().slice_ns / 1000,
+          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+    slice_us: u64,
+
+    /// Shortest slice however many tasks wait, in microseconds (at most --slice-us).
+    #[arg(short = 'S', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().min_slice_ns / 1000,
+          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+    slice_us_min: u64,
+
+    /// Cap on the CPU time since its last sleep that counts against a task's deadline, in microseconds (at least
+    /// --slice-us).
+    #[arg(long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().max_runtime_bonus_ns / 1000,
+          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_BONUS_US))]
+    runtime_bonus_us_max: u64,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args: Cli = cli::parse(env!("CARGO_PKG_VERSION"));
+    if args.slice_us_min > args.slice_us {
+        cli::usage_error::<Cli>(format!(
+            "--slice-us-min ({} us) must not exceed --slice-us ({} us)",
+            args.slice_us_min, args.slice_us
+        ));
+    }
+    if args.runtime_bonus_us_max < args.slice_us {
+        cli::usage_error::<Cli>(format!(
+            "--runtime-bonus-us-max ({} us) must be at least --slice-us ({} us)",
+            args.runtime_bonus_us_max, args.slice_us
+        ));
+    }
+    let config = VruntimeConfig {
+        slice_ns: args.slice_us * 1000,
+        min_slice_ns: args.slice_us_min * 1000,
+        max_runtime_bonus_ns: args.runtime_bonus_us_max * 1000,
+    };
+    if let Err(e) = config.validate() {
+        cli::usage_error::<Cli>(e);
+    }
+    let spec = SchedulerSpec {
+        name: NAME,
+        common: &args.common,
+        default_slice_ns: config.slice_ns,
+    };
+    scheduler::main(spec, || Vruntime::new(config))
+}
