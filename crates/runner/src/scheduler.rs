@@ -28,7 +28,7 @@ impl Session for BpfConnector {
 /// Sorts BPF errors into "this machine cannot run a sched_ext scheduler" and other failures.
 pub fn classify(err: BpfError) -> AttachError {
     match err {
-        BpfError::NotRoot | BpfError::NoSchedExt | BpfError::AlreadyRunning { .. } => {
+        BpfError::NotRoot | BpfError::NoSchedExt { .. } | BpfError::AlreadyRunning { .. } => {
             AttachError::Unsupported(Box::new(err))
         }
         other => AttachError::Failed(Box::new(other)),
