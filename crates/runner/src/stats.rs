@@ -446,7 +446,8 @@ pub fn monitor(
     stop: &ShutdownHandle,
     out: &mut dyn Write,
 ) -> Result<(), StatsError> {
-    let timeout_ms = Some(every.as_millis().clamp(1000, 10_000) as u64);
+    // An idle scheduler may answer only once per heartbeat (1 s): leave it a few.
+    let timeout_ms = Some(every.as_millis().clamp(3000, 10_000) as u64);
     let mut said_waiting = false;
     while !stop.is_requested() {
         let mut client = match StatsClient::new().set_path(socket).connect(timeout_ms) {
