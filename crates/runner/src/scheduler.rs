@@ -94,6 +94,16 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         };
     }
 
+    let builder = Builder::new(spec.name)
+        .partial(common.partial)
+        .verbose(common.verbose > 0)
+        .exit_dump_len(common.exit_dump_len)
+        .default_slice_ns(spec.default_slice_ns);
+    // The binaries' own option ranges keep this from failing; if it does, it is still a usage error.
+    if let Err(e) = builder.validate() {
+        return fail(exit_code::USAGE, e);
+    }
+
     // One clear line when this machine cannot run a sched_ext scheduler, before touching anything.
     if let Err(e) = rustland_bpf::check_environment() {
         let outcome = crate::Outcome::AttachFailed(classify(e));
@@ -113,11 +123,6 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         common.stats_interval(),
         signals.handle(),
     );
-    let builder = Builder::new(spec.name)
-        .partial(common.partial)
-        .verbose(common.verbose > 0)
-        .exit_dump_len(common.exit_dump_len)
-        .default_slice_ns(spec.default_slice_ns);
     let config = RunConfig {
         name: spec.name,
         signals: &signals,
