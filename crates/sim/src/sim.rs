@@ -453,7 +453,7 @@ impl Simulator {
                 return;
             }
         }
-        let next = self.now + (self.cfg.watchdog_timeout_ns / 10).max(1);
+        let next = self.now.saturating_add((self.cfg.watchdog_timeout_ns / 10).max(1));
         self.push(next, Ev::Watchdog);
     }
 
@@ -469,7 +469,7 @@ impl Simulator {
             *r -= 1;
         }
         if stream.remaining != Some(0) {
-            self.push(self.now + st.every_ns, Ev::Spawn(s));
+            self.push(self.now.saturating_add(st.every_ns), Ev::Spawn(s));
         }
     }
 
@@ -539,7 +539,7 @@ impl Simulator {
             };
             self.ring.push_back(Event::Queued(qt));
             self.ring_tasks += 1;
-            self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
         } else {
             self.counters.congested_dispatches += 1;
             self.tasks[t as usize].state = State::Waiting;
@@ -620,7 +620,7 @@ impl Simulator {
         task.exited_ns = self.now;
         self.stats.tasks_exited += 1;
         self.ring.push_back(Event::Exited { pid: task.pid });
-        self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+        self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
     }
 
     // ----- CPUs -----
@@ -678,7 +678,7 @@ impl Simulator {
             return;
         }
         if self.held > 0 {
-            self.arm_sched_wake(self.now + self.cfg.sched_wakeup_delay_ns);
+            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
         }
     }
 
@@ -760,19 +760,19 @@ impl Simulator {
         let all = u64::MAX;
         self.stats.sched_cpu_ns += cost;
         if let Some(cpu) = self.find_idle(all, self.sched_cpu) {
-            self.cpus[cpu as usize].sched_busy_until = now + cost;
+            self.cpus[cpu as usize].sched_busy_until = now.saturating_add(cost);
             self.sched_cpu = cpu;
             self.sched_idle_cpu = Some(cpu);
         } else if let Some(cpu) = self.longest_running(all) {
             self.account(cpu as usize);
             let c = &mut self.cpus[cpu as usize];
-            c.run_start = now + cost;
-            c.sched_busy_until = now + cost;
+            c.run_start = now.saturating_add(cost);
+            c.sched_busy_until = now.saturating_add(cost);
             self.sched_cpu = cpu;
             self.arm_cpu_stop(cpu);
         } else {
             // Every CPU is claimed but empty: the scheduler runs on the first.
-            self.cpus[0].sched_busy_until = now + cost;
+            self.cpus[0].sched_busy_until = now.saturating_add(cost);
             self.sched_idle_cpu = Some(0);
         }
     }
@@ -892,10 +892,12 @@ impl Connector for Simulator {
         }
         self.stats.sched_rounds += 1;
         self.sched_sleeping = false;
-        let cost = self.round_events * self.cfg.sched_cost_per_event_ns
-            + self.pending.len() as u64 * self.cfg.sched_cost_per_dispatch_ns;
+        let cost = self
+            .round_events
+            .saturating_mul(self.cfg.sched_cost_per_event_ns)
+            .saturating_add((self.pending.len() as u64).saturating_mul(self.cfg.sched_cost_per_dispatch_ns));
         self.round_events = 0;
-        let done = self.now + cost;
+        let done = self.now.saturating_add(cost);
         if cost > 0 {
             self.charge_scheduler(cost);
             self.run_until(done, false);
@@ -914,7 +916,7 @@ impl Connector for Simulator {
         self.sched_sleeping = true;
         self.sched_wake_at = NEVER;
         if self.held > 0 {
-            self.arm_sched_wake(self.now + self.cfg.sched_tick_ns);
+            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_tick_ns));
         }
         self.run_until(NEVER, true);
         Ok(())

@@ -1,1 +1,137 @@
-fn main() {}
+//! `rl-sim`: runs a bundled policy (or all of them) on a workload file in the simulator and prints a report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use rustland_core::Policy;
+use rustland_policy_fifo::{Fifo, FifoConfig};
+use rustland_policy_rr::{RoundRobin, RrConfig};
+use rustland_policy_vruntime::{Vruntime, VruntimeConfig};
+use rustland_sim::{parse_duration, render_comparison, simulate, SimConfig, SimReport, Workload};
+
+/// Run a rustland policy on a simulated machine and report CPU shares, wakeup latency, fairness and dispatches.
+#[derive(Debug, Parser)]
+#[command(name = "rl-sim", version)]
+struct Args {
+    /// Workload file (TOML, or JSON if the name ends in .json); see docs/simulator.md.
+    workload: PathBuf,
+    /// Policy to run; `all` runs each on the same workload and seed and compares them.
+    #[arg(short, long, value_enum, default_value_t = PolicyArg::All)]
+    policy: PolicyArg,
+    /// Seed of the simulation (overrides the file's `seed`).
+    #[arg(short, long)]
+    seed: Option<u64>,
+    /// Simulated time, e.g. `10s` or `500ms` (overrides the file's `duration`).
+    #[arg(short, long, value_parser = parse_duration)]
+    duration: Option<u64>,
+    /// Number of CPUs (overrides the file's `cpus`).
+    #[arg(short, long)]
+    cpus: Option<u32>,
+    /// Turn the kernel side's idle-CPU fast path off, so the policy sees every wakeup.
+    #[arg(long)]
+    no_fast_path: bool,
+    /// Slice of the policy (fifo, vruntime) or quantum (rr), e.g. `5ms`; the policy's default otherwise.
+    #[arg(long, value_parser = parse_duration)]
+    slice: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum PolicyArg {
+    Fifo,
+    Rr,
+    Vruntime,
+    All,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(stalled) if stalled => ExitCode::from(2),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rl-sim: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs what `args` asks for; `Ok(true)` if any run ended with a watchdog stall.
+fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
+    let workload = Workload::from_file(&args.workload)?;
+    let mut config = SimConfig::default();
+    workload.sim.apply(&mut config);
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if let Some(d) = args.duration {
+        config.duration_ns = d;
+    }
+    if let Some(c) = args.cpus {
+        config.nr_cpus = c;
+    }
+    if args.no_fast_path {
+        config.idle_fast_path = false;
+    }
+    config.validate()?;
+    workload.validate(config.nr_cpus)?;
+
+    let policies: &[PolicyArg] = match args.policy {
+        PolicyArg::All => &[PolicyArg::Fifo, PolicyArg::Rr, PolicyArg::Vruntime],
+        ref one => std::slice::from_ref(one),
+    };
+    let mut reports = Vec::new();
+    for &p in policies {
+        let (name, report) = run_one(p, args.slice, &config, &workload)?;
+        println!("{}", report.render(name));
+        reports.push((name, report));
+    }
+    if reports.len() > 1 {
+        let runs: Vec<(&str, &SimReport)> = reports.iter().map(|(n, r)| (*n, r)).collect();
+        println!("== comparison (seed {}, {} CPUs)", config.seed, config.nr_cpus);
+        print!("{}", render_comparison(&runs));
+    }
+    Ok(reports.iter().any(|(_, r)| r.exit.is_error()))
+}
+
+fn run_one(
+    policy: PolicyArg,
+    slice: Option<u64>,
+    config: &SimConfig,
+    workload: &Workload,
+) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
+    fn go<P: Policy>(p: P, c: &SimConfig, w: &Workload) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
+        let name = p.name();
+        Ok((name, simulate(p, c.clone(), w)?.report))
+    }
+    match policy {
+        PolicyArg::Fifo => {
+            let mut c = FifoConfig::default();
+            if let Some(s) = slice {
+                c.slice_ns = s;
+                c.min_slice_ns = c.min_slice_ns.min(s);
+            }
+            c.validate()?;
+            go(Fifo::new(c), config, workload)
+        }
+        PolicyArg::Rr => {
+            let mut c = RrConfig::default();
+            if let Some(s) = slice {
+                c.quantum_ns = s;
+            }
+            c.validate()?;
+            go(RoundRobin::new(c), config, workload)
+        }
+        PolicyArg::Vruntime => {
+            let mut c = VruntimeConfig::default();
+            if let Some(s) = slice {
+                c.slice_ns = s;
+                c.min_slice_ns = c.min_slice_ns.min(s);
+                c.max_runtime_bonus_ns = c.max_runtime_bonus_ns.max(s);
+            }
+            c.validate()?;
+            go(Vruntime::new(c), config, workload)
+        }
+        PolicyArg::All => unreachable!("expanded by the caller"),
+    }
+}

@@ -1,0 +1,394 @@
+//! The simulated kernel side behaves like the BPF side it models. Small policies defined here exercise one
+//! mechanism each; every test asserts a property, not numbers copied from a run.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{config, group, Fcfs, Recorder, MS, S, US};
+use rustland_core::{
+    Context, CpuTarget, Dispatch, DispatchFlags, EnqueueFlags, ExitKind, Pid, Policy, QueuedTask, StopReason,
+};
+use rustland_sim::{simulate, SimConfig, TaskSpec, Workload, FIRST_PID};
+
+fn mixed_workload() -> Workload {
+    Workload::new()
+        .with(TaskSpec::hog("hog").count(3))
+        .with(TaskSpec::interactive("ui", 300 * US, 4 * MS))
+        .with(TaskSpec::ping_pong("pipe", 80 * US))
+        .with(TaskSpec::fork("storm", 2 * MS, 500 * US))
+        .with(TaskSpec::periodic("tick", 100 * US, 3 * MS).nice(-5).cpus([1]))
+}
+
+#[test]
+fn same_seed_gives_identical_reports_and_another_seed_does_not() {
+    let run = |seed| {
+        let cfg = SimConfig { seed, ..config(2, 300 * MS) };
+        simulate(Fcfs::with_slice(2 * MS), cfg, &mixed_workload()).unwrap().report
+    };
+    let a = run(1);
+    assert_eq!(a, run(1));
+    assert_ne!(a, run(2), "the seed must drive the interactive task's timing");
+}
+
+/// Holds back one pid forever and dispatches everything else.
+struct Withhold {
+    victim: Pid,
+    inner: Fcfs,
+    held: Vec<QueuedTask>,
+}
+
+impl Policy for Withhold {
+    fn name(&self) -> &'static str {
+        "withhold"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
+        if task.pid == self.victim {
+            self.held.push(task);
+        } else {
+            self.inner.on_enqueue(task, ctx);
+        }
+    }
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+        self.inner.pick_next(ctx)
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.inner.nr_queued() + self.held.len()
+    }
+}
+
+#[test]
+fn watchdog_names_the_task_a_policy_never_dispatches() {
+    let workload = Workload::new().with(TaskSpec::hog("busy").count(2)).with(TaskSpec::periodic("victim", MS, MS));
+    let victim = FIRST_PID + 2;
+    let cfg = SimConfig { watchdog_timeout_ns: S, ..config(2, 30 * S) };
+    let policy = Withhold { victim, inner: Fcfs::with_slice(5 * MS), held: Vec::new() };
+    let out = simulate(policy, cfg, &workload).unwrap();
+    let exit = &out.report.exit;
+    assert_eq!(exit.kind, ExitKind::Stall);
+    assert!(exit.is_error());
+    assert!(exit.message.contains(&victim.to_string()), "{exit}");
+    assert!(exit.message.contains("victim"), "{exit}");
+    assert!(matches!(out.run.reason, StopReason::KernelExit(ref e) if e.kind == ExitKind::Stall));
+    // It fires soon after the timeout, not at the end of the run.
+    assert!(out.report.elapsed_ns > S && out.report.elapsed_ns < 2 * S, "{}", out.report.elapsed_ns);
+}
+
+#[test]
+fn watchdog_fires_even_when_nothing_else_happens() {
+    // The only task is withheld: no event at all would advance time without the scheduler's tick.
+    let workload = Workload::new().with(TaskSpec::hog("lonely"));
+    let cfg = SimConfig { watchdog_timeout_ns: 100 * MS, idle_fast_path: false, ..config(1, 10 * S) };
+    let policy = Withhold { victim: FIRST_PID, inner: Fcfs::default(), held: Vec::new() };
+    let out = simulate(policy, cfg, &workload).unwrap();
+    assert_eq!(out.report.exit.kind, ExitKind::Stall);
+}
+
+#[test]
+fn every_exit_reaches_on_exit_exactly_once() {
+    let workload = Workload::new()
+        .with(TaskSpec::fork("storm", 300 * US, 200 * US).count(2))
+        .with(TaskSpec::hog("mortal").count(2).exit_after_ns(20 * MS));
+    let out = simulate(Recorder::new(Fcfs::with_slice(MS)), config(2, 200 * MS), &workload).unwrap();
+    let exited: Vec<Pid> = out.report.tasks.iter().filter(|t| t.exited).map(|t| t.pid).collect();
+    assert!(exited.len() > 100);
+    let mut seen = out.policy.exits.clone();
+    seen.sort_unstable();
+    assert_eq!(seen, exited);
+    assert_eq!(out.report.totals.exited, exited.len() as u64);
+}
+
+/// Dispatches every task twice (the second copy is stale).
+struct Twice {
+    queue: Vec<QueuedTask>,
+    again: Option<Dispatch>,
+}
+
+impl Policy for Twice {
+    fn name(&self) -> &'static str {
+        "twice"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+        self.queue.push(task);
+    }
+    fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+        if let Some(d) = self.again.take() {
+            return Some(d);
+        }
+        let d = self.queue.pop()?.dispatch(CpuTarget::Any, MS);
+        self.again = Some(d);
+        Some(d)
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.queue.len() + usize::from(self.again.is_some())
+    }
+}
+
+#[test]
+fn duplicate_and_unknown_dispatches_are_cancelled() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(3));
+    let out = simulate(Twice { queue: Vec::new(), again: None }, config(1, 100 * MS), &workload).unwrap();
+    let c = out.report.counters;
+    assert!(c.user_dispatches > 10);
+    // Every task was dispatched twice; one copy ran, the other was cancelled.
+    assert_eq!(c.cancelled_dispatches, out.run.stats.dispatched - c.user_dispatches);
+    assert!(c.cancelled_dispatches >= c.user_dispatches - 3);
+    assert_eq!(out.report.exit.kind, ExitKind::Done);
+}
+
+/// Sends every task to one fixed CPU.
+struct ToCpu {
+    cpu: u32,
+    queue: Vec<QueuedTask>,
+    prev_cpus: BTreeMap<Pid, Vec<u32>>,
+}
+
+impl Policy for ToCpu {
+    fn name(&self) -> &'static str {
+        "to-cpu"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+        self.prev_cpus.entry(task.pid).or_default().push(task.prev_cpu);
+        self.queue.push(task);
+    }
+    fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+        Some(self.queue.pop()?.dispatch(CpuTarget::Cpu(self.cpu), MS))
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[test]
+fn dispatches_to_a_forbidden_cpu_bounce_to_an_allowed_one() {
+    let workload = Workload::new().with(TaskSpec::hog("free")).with(TaskSpec::hog("pinned").cpus([2, 3]));
+    let policy = ToCpu { cpu: 0, queue: Vec::new(), prev_cpus: BTreeMap::new() };
+    let out = simulate(policy, config(4, 100 * MS), &workload).unwrap();
+    let pinned = FIRST_PID + 1;
+    assert!(out.report.counters.bounced_dispatches > 0);
+    let cpus = &out.policy.prev_cpus[&pinned];
+    assert!(cpus.len() > 5);
+    assert!(cpus.iter().all(|c| [2, 3].contains(c)), "pinned task ran on {cpus:?}");
+    // The pinned task was not starved by bouncing: it ran about as much as the free one.
+    let r = &out.report.tasks;
+    assert!(r[1].runtime_ns > r[0].runtime_ns / 2);
+}
+
+#[test]
+fn a_full_ring_sends_tasks_to_the_fallback_queue_and_they_still_run() {
+    let workload = Workload::new().with(TaskSpec::periodic("sleeper", 200 * US, MS).count(40));
+    let cfg = SimConfig { ring_capacity: 2, idle_fast_path: false, ..config(2, 200 * MS) };
+    let out = simulate(Fcfs::with_slice(MS), cfg, &workload).unwrap();
+    let c = out.report.counters;
+    assert!(c.congested_dispatches > 0);
+    assert!(c.fallback_dispatches > 0);
+    assert_eq!(out.report.exit.kind, ExitKind::Done);
+    assert!(out.report.tasks.iter().all(|t| t.completed > 0));
+}
+
+#[test]
+fn the_idle_fast_path_is_switchable() {
+    let workload = Workload::new().with(TaskSpec::periodic("sleeper", 100 * US, 2 * MS).count(2));
+    let run = |fast| {
+        let cfg = SimConfig { idle_fast_path: fast, ..config(4, 100 * MS) };
+        simulate(Recorder::new(Fcfs::with_slice(MS)), cfg, &workload).unwrap()
+    };
+    let on = run(true);
+    assert!(on.report.counters.kernel_dispatches > 50);
+    // Idle CPUs abound: the policy sees (almost) nothing.
+    assert!(on.policy.enqueued.len() < 5);
+    let off = run(false);
+    assert_eq!(off.report.counters.kernel_dispatches, 0);
+    assert_eq!(off.policy.enqueued.len() as u64, off.report.counters.user_dispatches + off.report.counters.nr_queued);
+    assert!(off.policy.enqueued.iter().any(|t| t.flags.contains(EnqueueFlags::WAKEUP)));
+}
+
+/// Records the vtime each dispatch set and checks the next enqueue brings it back.
+struct VtimeEcho {
+    queue: Vec<QueuedTask>,
+    last: BTreeMap<Pid, u64>,
+    mismatches: u64,
+    checked: u64,
+    counter: u64,
+}
+
+impl Policy for VtimeEcho {
+    fn name(&self) -> &'static str {
+        "vtime-echo"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+        let expected = self.last.get(&task.pid).copied().unwrap_or(0);
+        self.checked += 1;
+        if task.vtime != expected {
+            self.mismatches += 1;
+        }
+        self.queue.push(task);
+    }
+    fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+        let t = self.queue.pop()?;
+        self.counter += 7;
+        self.last.insert(t.pid, self.counter);
+        Some(t.dispatch(CpuTarget::Any, MS).with_vtime(self.counter))
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[test]
+fn vtime_makes_the_round_trip() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(3)).with(TaskSpec::interactive("ui", US, MS));
+    let policy = VtimeEcho { queue: Vec::new(), last: BTreeMap::new(), mismatches: 0, checked: 0, counter: 0 };
+    let cfg = SimConfig { idle_fast_path: false, ..config(2, 100 * MS) };
+    let out = simulate(policy, cfg, &workload).unwrap();
+    assert!(out.policy.checked > 50);
+    assert_eq!(out.policy.mismatches, 0);
+}
+
+#[test]
+fn expired_slices_come_back_preempted_with_fresh_sequence_numbers() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(2));
+    let out = simulate(Recorder::new(Fcfs::with_slice(MS)), config(1, 500 * MS), &workload).unwrap();
+    let enq = &out.policy.enqueued;
+    assert!(enq.iter().filter(|t| t.flags.contains(EnqueueFlags::PREEMPTED)).count() > 20);
+    for pid in [FIRST_PID, FIRST_PID + 1] {
+        let seqs: Vec<u64> = enq.iter().filter(|t| t.pid == pid).map(|t| t.enq_seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "enq_seq must increase: {seqs:?}");
+    }
+    // A hog never sleeps, so its exec runtime keeps growing across preemptions.
+    let runtimes: Vec<u64> = enq.iter().filter(|t| t.pid == FIRST_PID).map(|t| t.exec_runtime_ns).collect();
+    assert!(runtimes.windows(2).all(|w| w[1] > w[0]), "{runtimes:?}");
+    // Slices are honoured: two hogs alternate, each gets about half.
+    let shares = common::shares(&out.report, "hog");
+    assert!(shares.iter().all(|s| (0.4..0.6).contains(s)), "{shares:?}");
+}
+
+/// Once all four tasks are in, dispatches everything to the shared queue with vtime decreasing in pid order.
+struct ReverseVtime {
+    queue: Vec<QueuedTask>,
+    released: bool,
+}
+
+impl Policy for ReverseVtime {
+    fn name(&self) -> &'static str {
+        "reverse-vtime"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+        self.queue.push(task);
+    }
+    fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+        self.released |= self.queue.len() == 4;
+        if !self.released || self.queue.is_empty() {
+            return None;
+        }
+        self.queue.sort_by_key(|t| t.pid);
+        let t = self.queue.remove(0);
+        Some(t.dispatch(CpuTarget::Any, 10 * MS).with_vtime(1_000 - t.pid as u64))
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[test]
+fn the_shared_queue_runs_tasks_in_vtime_order() {
+    // One CPU kept busy by a task started first, so the three sleepers pile up in the shared queue.
+    let workload = Workload::new()
+        .with(TaskSpec::periodic("first", 5 * MS, S))
+        .with(TaskSpec::periodic("sleeper", MS, S).count(3).start_ns(MS));
+    let cfg = SimConfig { idle_fast_path: false, ..config(1, 50 * MS) };
+    let out = simulate(ReverseVtime { queue: Vec::new(), released: false }, cfg, &workload).unwrap();
+    let g = out.report.groups.iter().position(|g| g.name == "sleeper").unwrap();
+    let lat: Vec<u64> = out.report.tasks.iter().filter(|t| t.group == g).map(|t| t.latency.max_ns).collect();
+    // Higher pid = lower vtime = runs first = shorter wait.
+    assert!(lat[2] < lat[1] && lat[1] < lat[0], "{lat:?}");
+}
+
+/// Like Fcfs, but asks to preempt.
+struct Preempting(Fcfs);
+
+impl Policy for Preempting {
+    fn name(&self) -> &'static str {
+        "preempting"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
+        self.0.on_enqueue(task, ctx)
+    }
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+        let d = self.0.pick_next(ctx)?;
+        Some(if d.pid == FIRST_PID + 2 { d.with_flags(DispatchFlags::PREEMPT) } else { d })
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        self.0.nr_queued()
+    }
+}
+
+#[test]
+fn preempting_dispatches_cut_wakeup_latency() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(2)).with(TaskSpec::periodic("urgent", 50 * US, 3 * MS));
+    let plain = simulate(Fcfs::with_slice(20 * MS), config(1, S), &workload).unwrap().report;
+    let preempt = simulate(Preempting(Fcfs::with_slice(20 * MS)), config(1, S), &workload).unwrap().report;
+    let (p, q) = (group(&plain, "urgent").latency, group(&preempt, "urgent").latency);
+    assert!(q.p99_ns * 10 < p.p99_ns, "preempting {q:?} vs plain {p:?}");
+    assert!(preempt.tasks.iter().filter(|t| t.comm == "hog").map(|t| t.preemptions).sum::<u64>() > 100);
+}
+
+#[test]
+fn scheduler_cost_steals_cpu_time_from_tasks() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(4)).with(TaskSpec::periodic("tick", 20 * US, 200 * US));
+    let run = |cost| {
+        let cfg = SimConfig { sched_cost_per_event_ns: cost, sched_cost_per_dispatch_ns: cost, ..config(2, 200 * MS) };
+        simulate(Fcfs::with_slice(MS), cfg, &workload).unwrap().report.totals
+    };
+    let (cheap, dear) = (run(0), run(20 * US));
+    assert_eq!(cheap.sched_cpu_ns, 0);
+    assert!(dear.sched_cpu_ns > 0);
+    assert!(dear.utilisation < cheap.utilisation);
+    // Task time and scheduler time never exceed the machine.
+    assert!(dear.utilisation + dear.sched_utilisation <= 1.0 + 1e-9);
+}
+
+#[test]
+fn ping_pong_partners_alternate() {
+    let workload = Workload::new().with(TaskSpec::ping_pong("pipe", 100 * US));
+    let out = simulate(Fcfs::with_slice(MS), config(2, 100 * MS), &workload).unwrap();
+    let r = &out.report.tasks;
+    assert_eq!(r.len(), 2);
+    assert!(r[0].completed > 50);
+    // Strict alternation: the first side can be at most one turn ahead.
+    assert!(r[0].completed == r[1].completed || r[0].completed == r[1].completed + 1, "{r:?}");
+}
+
+#[test]
+fn an_idle_machine_is_idle_and_a_full_one_is_busy() {
+    let idle = simulate(Fcfs::default(), config(2, 100 * MS), &Workload::new()).unwrap().report;
+    assert_eq!(idle.totals.utilisation, 0.0);
+    assert_eq!(idle.exit.kind, ExitKind::Done);
+    let busy = Workload::new().with(TaskSpec::hog("hog").count(3));
+    let full = simulate(Fcfs::with_slice(5 * MS), config(2, 100 * MS), &busy).unwrap().report;
+    assert!(full.totals.utilisation > 0.95, "{}", full.totals.utilisation);
+    assert!(full.totals.utilisation <= 1.0);
+}
+
+#[test]
+fn bundled_workload_files_parse_and_run() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for path in files {
+        let w = Workload::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut cfg = SimConfig::default();
+        w.sim.apply(&mut cfg);
+        cfg.duration_ns = cfg.duration_ns.min(100 * MS);
+        let out = simulate(Fcfs::with_slice(MS), cfg, &w).unwrap();
+        assert_eq!(out.report.exit.kind, ExitKind::Done, "{}", path.display());
+        assert!(out.report.totals.runtime_ns > 0, "{}", path.display());
+    }
+}
