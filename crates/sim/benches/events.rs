@@ -29,13 +29,25 @@ fn sleepers() -> Workload {
 }
 
 fn bench_workload(bencher: Bencher<'_, '_>, workload: Workload, cpus: u32, fast_path: bool) {
-    let config =
-        SimConfig { nr_cpus: cpus, duration_ns: 200 * MS, idle_fast_path: fast_path, ..SimConfig::default() };
+    let config = SimConfig {
+        nr_cpus: cpus,
+        duration_ns: 200 * MS,
+        idle_fast_path: fast_path,
+        ..SimConfig::default()
+    };
     // Runs are deterministic: every iteration simulates exactly this many events.
-    let events = simulate(Fifo::default(), config.clone(), &workload).unwrap().report.totals.events;
-    bencher
-        .counter(ItemsCount::new(events))
-        .bench(|| simulate(Fifo::default(), config.clone(), &workload).unwrap().report.totals.events);
+    let events = simulate(Fifo::default(), config.clone(), &workload)
+        .unwrap()
+        .report
+        .totals
+        .events;
+    bencher.counter(ItemsCount::new(events)).bench(|| {
+        simulate(Fifo::default(), config.clone(), &workload)
+            .unwrap()
+            .report
+            .totals
+            .events
+    });
 }
 
 #[divan::bench(args = [2, 8])]

@@ -66,18 +66,28 @@ impl Default for SimConfig {
 impl SimConfig {
     /// Checks every setting; the error names the first one out of range.
     pub fn validate(&self) -> Result<(), SimError> {
-        let bad = |setting: &'static str, message: String| Err(SimError::Config { setting, message });
+        let bad =
+            |setting: &'static str, message: String| Err(SimError::Config { setting, message });
         if !(1..=MAX_CPUS).contains(&self.nr_cpus) {
-            return bad("cpus", format!("{} is not between 1 and {MAX_CPUS}", self.nr_cpus));
+            return bad(
+                "cpus",
+                format!("{} is not between 1 and {MAX_CPUS}", self.nr_cpus),
+            );
         }
         if self.duration_ns == 0 {
             return bad("duration", "must be greater than 0".into());
         }
         if self.default_slice_ns < 1_000 {
-            return bad("slice", format!("{} ns is shorter than 1 us", self.default_slice_ns));
+            return bad(
+                "slice",
+                format!("{} ns is shorter than 1 us", self.default_slice_ns),
+            );
         }
         if self.watchdog_timeout_ns < 1_000_000 {
-            return bad("watchdog", format!("{} ns is shorter than 1 ms", self.watchdog_timeout_ns));
+            return bad(
+                "watchdog",
+                format!("{} ns is shorter than 1 ms", self.watchdog_timeout_ns),
+            );
         }
         if self.ring_capacity == 0 {
             return bad("ring-size", "must be at least 1".into());
@@ -86,7 +96,10 @@ impl SimConfig {
             return bad("dispatch-batch", "must be at least 1".into());
         }
         if self.sched_tick_ns < 1_000 {
-            return bad("tick", format!("{} ns is shorter than 1 us", self.sched_tick_ns));
+            return bad(
+                "tick",
+                format!("{} ns is shorter than 1 us", self.sched_tick_ns),
+            );
         }
         Ok(())
     }

@@ -37,8 +37,10 @@ mod workload;
 pub use config::{SimConfig, MAX_CPUS};
 pub use error::{RunSimError, SimError};
 pub use report::{fmt_ns, render_comparison, GroupReport, Latency, SimReport, TaskReport, Totals};
-pub use sim::{Simulator, FIRST_PID};
-pub use workload::{nice_to_weight, parse_duration, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload};
+pub use sim::{Simulator, FIRST_PID, MAX_TASKS};
+pub use workload::{
+    nice_to_weight, parse_duration, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload,
+};
 
 use rustland_core::{Policy, RunLoop, RunReport};
 
@@ -55,10 +57,18 @@ pub struct Outcome<P> {
 
 /// Runs `policy` on `workload` until the run ends (its duration, or a watchdog stall) and returns the reports.
 /// A stall is not an error here: it is in [`SimReport::exit`].
-pub fn simulate<P: Policy>(policy: P, config: SimConfig, workload: &Workload) -> Result<Outcome<P>, RunSimError> {
+pub fn simulate<P: Policy>(
+    policy: P,
+    config: SimConfig,
+    workload: &Workload,
+) -> Result<Outcome<P>, RunSimError> {
     let sim = Simulator::new(config, workload)?;
     let mut run_loop = RunLoop::new(policy, sim);
     let run = run_loop.run()?;
     let (policy, sim) = run_loop.into_parts();
-    Ok(Outcome { report: sim.report(), run, policy })
+    Ok(Outcome {
+        report: sim.report(),
+        run,
+        policy,
+    })
 }

@@ -23,13 +23,20 @@ pub struct Latency {
 impl Latency {
     /// Figures over `samples`, which must be sorted in increasing order.
     pub fn from_sorted(samples: &[u64]) -> Self {
-        let Some(&max_ns) = samples.last() else { return Latency::default() };
+        let Some(&max_ns) = samples.last() else {
+            return Latency::default();
+        };
         let rank = |p: u64| {
             let n = samples.len() as u64;
             let r = (p * n).div_ceil(100).max(1);
             samples[(r - 1) as usize]
         };
-        Latency { count: samples.len() as u64, p50_ns: rank(50), p99_ns: rank(99), max_ns }
+        Latency {
+            count: samples.len() as u64,
+            p50_ns: rank(50),
+            p99_ns: rank(99),
+            max_ns,
+        }
     }
 }
 
@@ -143,7 +150,13 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
     let elapsed = sim.elapsed_ns();
     let nr_cpus = sim.nr_cpus_u32();
     let per_cpu_time = (elapsed as f64 * nr_cpus as f64).max(1.0);
-    let share = |ns: u64| if elapsed == 0 { 0.0 } else { ns as f64 / elapsed as f64 };
+    let share = |ns: u64| {
+        if elapsed == 0 {
+            0.0
+        } else {
+            ns as f64 / elapsed as f64
+        }
+    };
 
     let mut samples = sim.latencies.clone();
     samples.sort_unstable();
@@ -248,7 +261,15 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         reason: "running".into(),
         message: String::new(),
     });
-    SimReport { exit, elapsed_ns: elapsed, nr_cpus, tasks, groups, totals, counters: sim.counters_now() }
+    SimReport {
+        exit,
+        elapsed_ns: elapsed,
+        nr_cpus,
+        tasks,
+        groups,
+        totals,
+        counters: sim.counters_now(),
+    }
 }
 
 /// Formats nanoseconds with a readable unit: `850ns`, `12.3us`, `4.56ms`, `1.234s`.
@@ -273,11 +294,27 @@ impl SimReport {
     /// dispatch counts. `title` heads it, e.g. the policy's name.
     pub fn render(&self, title: &str) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "== {title}: {} on {} CPUs, {}", fmt_ns(self.elapsed_ns), self.nr_cpus, self.exit);
+        let _ = writeln!(
+            out,
+            "== {title}: {} on {} CPUs, {}",
+            fmt_ns(self.elapsed_ns),
+            self.nr_cpus,
+            self.exit
+        );
         let _ = writeln!(
             out,
             "{:<16} {:>6} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
-            "task", "pid", "weight", "cpu%", "runtime", "lat-p50", "lat-p99", "lat-max", "done", "user", "kernel"
+            "task",
+            "pid",
+            "weight",
+            "cpu%",
+            "runtime",
+            "lat-p50",
+            "lat-p99",
+            "lat-max",
+            "done",
+            "user",
+            "kernel"
         );
         let individual = self.tasks.len() <= MAX_TASK_ROWS;
         for (gi, g) in self.groups.iter().enumerate() {
@@ -300,7 +337,11 @@ impl SimReport {
                     );
                 }
             } else {
-                let weight = self.tasks.iter().find(|t| t.group == gi).map_or(0, |t| t.weight);
+                let weight = self
+                    .tasks
+                    .iter()
+                    .find(|t| t.group == gi)
+                    .map_or(0, |t| t.weight);
                 let _ = writeln!(
                     out,
                     "{:<16} {:>6} {:>6} {:>6.1}% {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
@@ -353,7 +394,9 @@ impl SimReport {
 /// A side-by-side table of several runs of the same workload (one column per run), per group and in total.
 pub fn render_comparison(runs: &[(&str, &SimReport)]) -> String {
     let mut out = String::new();
-    let Some((_, first)) = runs.first() else { return out };
+    let Some((_, first)) = runs.first() else {
+        return out;
+    };
     let _ = write!(out, "{:<28}", "metric");
     for (name, _) in runs {
         let _ = write!(out, " {name:>14}");
@@ -368,21 +411,41 @@ pub fn render_comparison(runs: &[(&str, &SimReport)]) -> String {
     };
     row("exit".into(), &|r| format!("{:?}", r.exit.kind));
     for (gi, g) in first.groups.iter().enumerate() {
-        row(format!("{} cpu%", g.name), &|r| format!("{:.1}%", r.groups[gi].cpu_share * 100.0));
-        row(format!("{} lat-p99", g.name), &|r| fmt_ns(r.groups[gi].latency.p99_ns));
-        row(format!("{} done", g.name), &|r| r.groups[gi].completed.to_string());
+        row(format!("{} cpu%", g.name), &|r| {
+            format!("{:.1}%", r.groups[gi].cpu_share * 100.0)
+        });
+        row(format!("{} lat-p99", g.name), &|r| {
+            fmt_ns(r.groups[gi].latency.p99_ns)
+        });
+        row(format!("{} done", g.name), &|r| {
+            r.groups[gi].completed.to_string()
+        });
     }
-    row("utilisation".into(), &|r| format!("{:.1}%", r.totals.utilisation * 100.0));
-    row("scheduler cpu".into(), &|r| format!("{:.2}%", r.totals.sched_utilisation * 100.0));
-    row("fairness".into(), &|r| r.totals.fairness.map_or("-".into(), |f| format!("{f:.3}")));
+    row("utilisation".into(), &|r| {
+        format!("{:.1}%", r.totals.utilisation * 100.0)
+    });
+    row("scheduler cpu".into(), &|r| {
+        format!("{:.2}%", r.totals.sched_utilisation * 100.0)
+    });
+    row("fairness".into(), &|r| {
+        r.totals.fairness.map_or("-".into(), |f| format!("{f:.3}"))
+    });
     row("latency p50".into(), &|r| fmt_ns(r.totals.latency.p50_ns));
     row("latency p99".into(), &|r| fmt_ns(r.totals.latency.p99_ns));
     row("latency max".into(), &|r| fmt_ns(r.totals.latency.max_ns));
     row("completed".into(), &|r| r.totals.completed.to_string());
-    row("user dispatches".into(), &|r| r.counters.user_dispatches.to_string());
-    row("kernel dispatches".into(), &|r| r.counters.kernel_dispatches.to_string());
-    row("cancelled".into(), &|r| r.counters.cancelled_dispatches.to_string());
-    row("congested".into(), &|r| r.counters.congested_dispatches.to_string());
+    row("user dispatches".into(), &|r| {
+        r.counters.user_dispatches.to_string()
+    });
+    row("kernel dispatches".into(), &|r| {
+        r.counters.kernel_dispatches.to_string()
+    });
+    row("cancelled".into(), &|r| {
+        r.counters.cancelled_dispatches.to_string()
+    });
+    row("congested".into(), &|r| {
+        r.counters.congested_dispatches.to_string()
+    });
     out
 }
 

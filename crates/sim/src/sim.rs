@@ -4,8 +4,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use rustland_core::{
-    Comm, Connector, ConnectorError, Counters, CpuTarget, Delivery, Dispatch, DispatchFlags, EnqueueFlags, Event,
-    ExitInfo, ExitKind, Pid, QueuedTask, Weight,
+    Comm, Connector, ConnectorError, Counters, CpuTarget, Delivery, Dispatch, DispatchFlags,
+    EnqueueFlags, Event, ExitInfo, ExitKind, Pid, QueuedTask, Weight,
 };
 
 use crate::report::{self, SimReport};
@@ -209,6 +209,7 @@ impl Simulator {
     pub fn new(config: SimConfig, workload: &Workload) -> Result<Self, SimError> {
         config.validate()?;
         workload.validate(config.nr_cpus)?;
+        check_task_count(&config, workload)?;
         let n = config.nr_cpus;
         let mut sim = Simulator {
             now: 0,
@@ -248,24 +249,51 @@ impl Simulator {
             let work = spec.exit_after_ns.unwrap_or(NEVER);
             match spec.kind {
                 TaskKind::Tasks(behaviour) => {
-                    sim.groups.push(Group { name: spec.name.clone(), forked: false });
+                    sim.groups.push(Group {
+                        name: spec.name.clone(),
+                        forked: false,
+                    });
                     for _ in 0..spec.count {
-                        let a = sim.add_task(comm, group, weight, mask, behaviour, work, spec.start_ns);
+                        let a =
+                            sim.add_task(comm, group, weight, mask, behaviour, work, spec.start_ns);
                         sim.push(spec.start_ns, Ev::Arrive(a));
                         if let Behaviour::PingPong { .. } = behaviour {
                             // The partner starts blocked on the pipe; `a` wakes it after its first turn.
-                            let b = sim.add_task(comm, group, weight, mask, behaviour, work, spec.start_ns);
+                            let b = sim.add_task(
+                                comm,
+                                group,
+                                weight,
+                                mask,
+                                behaviour,
+                                work,
+                                spec.start_ns,
+                            );
                             sim.tasks[a as usize].partner = b;
                             sim.tasks[b as usize].partner = a;
                             sim.tasks[b as usize].state = State::Sleeping;
                         }
                     }
                 }
-                TaskKind::Fork { every_ns, work_ns, max } => {
-                    sim.groups.push(Group { name: spec.name.clone(), forked: true });
+                TaskKind::Fork {
+                    every_ns,
+                    work_ns,
+                    max,
+                } => {
+                    sim.groups.push(Group {
+                        name: spec.name.clone(),
+                        forked: true,
+                    });
                     for _ in 0..spec.count {
                         let stream = sim.streams.len() as u32;
-                        sim.streams.push(Stream { group, every_ns, work_ns, remaining: max, weight, mask, comm });
+                        sim.streams.push(Stream {
+                            group,
+                            every_ns,
+                            work_ns,
+                            remaining: max,
+                            weight,
+                            mask,
+                            comm,
+                        });
                         sim.push(spec.start_ns, Ev::Spawn(stream));
                     }
                 }
@@ -362,7 +390,11 @@ impl Simulator {
 
     fn push(&mut self, time: u64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Reverse(Entry { time, seq: self.seq, ev }));
+        self.heap.push(Reverse(Entry {
+            time,
+            seq: self.seq,
+            ev,
+        }));
     }
 
     // ----- the event loop -----
@@ -371,7 +403,9 @@ impl Simulator {
     /// scheduler wakes. Returns early when the run ends.
     fn run_until(&mut self, limit: u64, until_sched_wake: bool) {
         while self.exit.is_none() {
-            let Some(&Reverse(entry)) = self.heap.peek() else { return };
+            let Some(&Reverse(entry)) = self.heap.peek() else {
+                return;
+            };
             if entry.time > limit {
                 return;
             }
@@ -453,7 +487,9 @@ impl Simulator {
                 return;
             }
         }
-        let next = self.now.saturating_add((self.cfg.watchdog_timeout_ns / 10).max(1));
+        let next = self
+            .now
+            .saturating_add((self.cfg.watchdog_timeout_ns / 10).max(1));
         self.push(next, Ev::Watchdog);
     }
 
@@ -462,7 +498,15 @@ impl Simulator {
         if st.remaining == Some(0) {
             return;
         }
-        let t = self.add_task(st.comm, st.group, st.weight, st.mask, Behaviour::Hog, st.work_ns, self.now);
+        let t = self.add_task(
+            st.comm,
+            st.group,
+            st.weight,
+            st.mask,
+            Behaviour::Hog,
+            st.work_ns,
+            self.now,
+        );
         self.wake(t, EnqueueFlags::NEW);
         let stream = &mut self.streams[s as usize];
         if let Some(r) = &mut stream.remaining {
@@ -478,7 +522,10 @@ impl Simulator {
     /// The task becomes runnable after sleeping (or for the first time).
     fn wake(&mut self, t: u32, mut flags: EnqueueFlags) {
         let now = self.now;
-        if !matches!(self.tasks[t as usize].state, State::Pending | State::Sleeping) {
+        if !matches!(
+            self.tasks[t as usize].state,
+            State::Pending | State::Sleeping
+        ) {
             return;
         }
         let burst = self.next_burst(t);
@@ -508,7 +555,9 @@ impl Simulator {
             task.fresh = false;
             (task.mask, task.prev_cpu)
         };
-        if self.cfg.idle_fast_path && (flags.contains(EnqueueFlags::WAKEUP) || flags.contains(EnqueueFlags::NEW)) {
+        if self.cfg.idle_fast_path
+            && (flags.contains(EnqueueFlags::WAKEUP) || flags.contains(EnqueueFlags::NEW))
+        {
             if let Some(cpu) = self.find_idle(mask, prev) {
                 self.counters.kernel_dispatches += 1;
                 let task = &mut self.tasks[t as usize];
@@ -633,7 +682,9 @@ impl Simulator {
     /// An idle CPU in `mask`, trying `prefer` first and then the following CPUs in order.
     fn find_idle(&self, mask: u64, prefer: u32) -> Option<u32> {
         let n = self.cfg.nr_cpus;
-        (0..n).map(|i| (prefer + i) % n).find(|&c| mask & (1 << c) != 0 && self.is_idle(c))
+        (0..n)
+            .map(|i| (prefer + i) % n)
+            .find(|&c| mask & (1 << c) != 0 && self.is_idle(c))
     }
 
     /// Lets an idle CPU in `mask` look for work.
@@ -662,7 +713,11 @@ impl Simulator {
         }
         let bit = 1u64 << cpu;
         let tasks = &self.tasks;
-        if let Some(pos) = self.fallback.iter().position(|&t| tasks[t as usize].mask & bit != 0) {
+        if let Some(pos) = self
+            .fallback
+            .iter()
+            .position(|&t| tasks[t as usize].mask & bit != 0)
+        {
             let t = self.fallback.remove(pos).expect("position is in range");
             self.counters.fallback_dispatches += 1;
             let task = &mut self.tasks[t as usize];
@@ -672,7 +727,11 @@ impl Simulator {
             self.start_running(cpu, t);
             return;
         }
-        if let Some((&key, &t)) = self.shared.iter().find(|(_, &t)| tasks[t as usize].mask & bit != 0) {
+        if let Some((&key, &t)) = self
+            .shared
+            .iter()
+            .find(|(_, &t)| tasks[t as usize].mask & bit != 0)
+        {
             self.shared.remove(&key);
             self.start_running(cpu, t);
             return;
@@ -822,24 +881,28 @@ impl Simulator {
                 } else {
                     self.counters.bounced_dispatches += 1;
                     self.find_idle(mask, prev)
-                        .unwrap_or(if mask & (1 << prev) != 0 { prev } else { mask.trailing_zeros() })
+                        .unwrap_or(if mask & (1 << prev) != 0 {
+                            prev
+                        } else {
+                            mask.trailing_zeros()
+                        })
                 };
-                self.to_local(cpu, t, preempt);
+                self.insert_local(cpu, t, preempt);
             }
             CpuTarget::Any if preempt => {
                 if let Some(cpu) = self.find_idle(mask, prev) {
-                    self.to_local(cpu, t, false);
+                    self.insert_local(cpu, t, false);
                 } else if let Some(cpu) = self.longest_running(mask) {
-                    self.to_local(cpu, t, true);
+                    self.insert_local(cpu, t, true);
                 } else {
-                    self.to_shared(t, d.vtime, mask, prev);
+                    self.insert_shared(t, d.vtime, mask, prev);
                 }
             }
-            CpuTarget::Any => self.to_shared(t, d.vtime, mask, prev),
+            CpuTarget::Any => self.insert_shared(t, d.vtime, mask, prev),
         }
     }
 
-    fn to_local(&mut self, cpu: u32, t: u32, preempt: bool) {
+    fn insert_local(&mut self, cpu: u32, t: u32, preempt: bool) {
         let c = &mut self.cpus[cpu as usize];
         c.claimed = false;
         if preempt {
@@ -851,11 +914,41 @@ impl Simulator {
         }
     }
 
-    fn to_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) {
+    fn insert_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) {
         self.shared_seq += 1;
         self.shared.insert((vtime, self.shared_seq), t);
         self.kick(mask, prev);
     }
+}
+
+/// The most tasks one run may create (each costs about 200 bytes, plus its latency samples).
+pub const MAX_TASKS: u64 = 2_000_000;
+
+/// Rejects a workload that would create more than [`MAX_TASKS`] tasks over the run.
+fn check_task_count(config: &SimConfig, workload: &Workload) -> Result<(), SimError> {
+    let mut total: u64 = 0;
+    for spec in &workload.tasks {
+        let per_entry = match spec.kind {
+            TaskKind::Tasks(Behaviour::PingPong { .. }) => 2,
+            TaskKind::Tasks(_) => 1,
+            TaskKind::Fork { every_ns, max, .. } => {
+                let span = config.duration_ns.saturating_sub(spec.start_ns);
+                let forks = span / every_ns.max(1) + 1;
+                max.map_or(forks, |m| m.min(forks))
+            }
+        };
+        total = total.saturating_add(per_entry.saturating_mul(u64::from(spec.count)));
+        if total > MAX_TASKS {
+            return Err(SimError::Workload {
+                entry: spec.name.clone(),
+                message: format!(
+                    "the workload would create more than {MAX_TASKS} tasks in {}; fork less often or run shorter",
+                    report::fmt_ns(config.duration_ns)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Connector for Simulator {
@@ -895,7 +988,9 @@ impl Connector for Simulator {
         let cost = self
             .round_events
             .saturating_mul(self.cfg.sched_cost_per_event_ns)
-            .saturating_add((self.pending.len() as u64).saturating_mul(self.cfg.sched_cost_per_dispatch_ns));
+            .saturating_add(
+                (self.pending.len() as u64).saturating_mul(self.cfg.sched_cost_per_dispatch_ns),
+            );
         self.round_events = 0;
         let done = self.now.saturating_add(cost);
         if cost > 0 {

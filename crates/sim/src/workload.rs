@@ -105,12 +105,18 @@ impl TaskSpec {
 
     /// A periodic sleeper: `run_ns` of CPU, then `sleep_ns` asleep.
     pub fn periodic(name: &str, run_ns: u64, sleep_ns: u64) -> Self {
-        Self::new(name, TaskKind::Tasks(Behaviour::Periodic { run_ns, sleep_ns }))
+        Self::new(
+            name,
+            TaskKind::Tasks(Behaviour::Periodic { run_ns, sleep_ns }),
+        )
     }
 
     /// An interactive waker: bursts of about `run_ns`, random sleeps with mean `think_ns`.
     pub fn interactive(name: &str, run_ns: u64, think_ns: u64) -> Self {
-        Self::new(name, TaskKind::Tasks(Behaviour::Interactive { run_ns, think_ns }))
+        Self::new(
+            name,
+            TaskKind::Tasks(Behaviour::Interactive { run_ns, think_ns }),
+        )
     }
 
     /// A pipe ping-pong pair, each side running `run_ns` per turn.
@@ -120,7 +126,14 @@ impl TaskSpec {
 
     /// A fork stream: a new task every `every_ns`, each running `work_ns` of CPU and exiting.
     pub fn fork(name: &str, every_ns: u64, work_ns: u64) -> Self {
-        Self::new(name, TaskKind::Fork { every_ns, work_ns, max: None })
+        Self::new(
+            name,
+            TaskKind::Fork {
+                every_ns,
+                work_ns,
+                max: None,
+            },
+        )
     }
 
     /// Sets how many tasks (pairs, streams) the entry creates.
@@ -169,16 +182,28 @@ impl TaskSpec {
 
     /// The affinity mask over `nr_cpus` CPUs.
     pub(crate) fn affinity_mask(&self, nr_cpus: u32) -> u64 {
-        let all = if nr_cpus >= 64 { u64::MAX } else { (1u64 << nr_cpus) - 1 };
+        let all = if nr_cpus >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << nr_cpus) - 1
+        };
         match &self.cpus {
             None => all,
-            Some(cpus) => cpus.iter().filter(|&&c| c < nr_cpus).fold(0, |m, &c| m | (1u64 << c)),
+            Some(cpus) => cpus
+                .iter()
+                .filter(|&&c| c < nr_cpus)
+                .fold(0, |m, &c| m | (1u64 << c)),
         }
     }
 
     /// Checks the entry against a machine of `nr_cpus` CPUs.
     pub fn validate(&self, nr_cpus: u32) -> Result<(), SimError> {
-        let bad = |message: String| Err(SimError::Workload { entry: self.name.clone(), message });
+        let bad = |message: String| {
+            Err(SimError::Workload {
+                entry: self.name.clone(),
+                message,
+            })
+        };
         if self.name.is_empty() {
             return bad("the name is empty".into());
         }
@@ -186,20 +211,33 @@ impl TaskSpec {
             return bad("count must be at least 1".into());
         }
         if !(Weight::MIN..=Weight::MAX).contains(&self.weight) {
-            return bad(format!("weight {} is not between {} and {}", self.weight, Weight::MIN, Weight::MAX));
+            return bad(format!(
+                "weight {} is not between {} and {}",
+                self.weight,
+                Weight::MIN,
+                Weight::MAX
+            ));
         }
         if let Some(cpus) = &self.cpus {
             if cpus.is_empty() {
                 return bad("cpus is empty".into());
             }
             if let Some(c) = cpus.iter().find(|&&c| c >= nr_cpus) {
-                return bad(format!("cpu {c} does not exist (the machine has {nr_cpus} CPUs)"));
+                return bad(format!(
+                    "cpu {c} does not exist (the machine has {nr_cpus} CPUs)"
+                ));
             }
         }
         if self.exit_after_ns == Some(0) {
             return bad("exit-after must be greater than 0".into());
         }
-        let positive = |what: &str, v: u64| if v == 0 { Some(format!("{what} must be greater than 0")) } else { None };
+        let positive = |what: &str, v: u64| {
+            if v == 0 {
+                Some(format!("{what} must be greater than 0"))
+            } else {
+                None
+            }
+        };
         let problem = match self.kind {
             TaskKind::Tasks(Behaviour::Hog) => None,
             TaskKind::Tasks(Behaviour::Periodic { run_ns, .. }) => positive("run", run_ns),
@@ -207,9 +245,9 @@ impl TaskSpec {
                 positive("run", run_ns).or_else(|| positive("think", think_ns))
             }
             TaskKind::Tasks(Behaviour::PingPong { run_ns }) => positive("run", run_ns),
-            TaskKind::Fork { every_ns, work_ns, .. } => {
-                positive("every", every_ns).or_else(|| positive("work", work_ns))
-            }
+            TaskKind::Fork {
+                every_ns, work_ns, ..
+            } => positive("every", every_ns).or_else(|| positive("work", work_ns)),
         };
         match problem {
             Some(message) => bad(message),
@@ -222,9 +260,9 @@ impl TaskSpec {
 pub fn nice_to_weight(nice: i32) -> u32 {
     // The kernel's sched_prio_to_weight table (1024 = nice 0), rescaled to 100 = nice 0 with rounding.
     const PRIO_TO_WEIGHT: [u32; 40] = [
-        88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904, 3906, 3121,
-        2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87, 70, 56, 45, 36, 29, 23,
-        18, 15,
+        88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100,
+        4904, 3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172,
+        137, 110, 87, 70, 56, 45, 36, 29, 23, 18, 15,
     ];
     let w = PRIO_TO_WEIGHT[(nice.clamp(-20, 19) + 20) as usize];
     ((w * 100 + 512) / 1024).clamp(Weight::MIN, Weight::MAX)
@@ -276,9 +314,18 @@ impl SimOverrides {
         set(&mut config.watchdog_timeout_ns, self.watchdog_timeout_ns);
         set(&mut config.ring_capacity, self.ring_capacity);
         set(&mut config.dispatch_capacity, self.dispatch_capacity);
-        set(&mut config.sched_wakeup_delay_ns, self.sched_wakeup_delay_ns);
-        set(&mut config.sched_cost_per_event_ns, self.sched_cost_per_event_ns);
-        set(&mut config.sched_cost_per_dispatch_ns, self.sched_cost_per_dispatch_ns);
+        set(
+            &mut config.sched_wakeup_delay_ns,
+            self.sched_wakeup_delay_ns,
+        );
+        set(
+            &mut config.sched_cost_per_event_ns,
+            self.sched_cost_per_event_ns,
+        );
+        set(
+            &mut config.sched_cost_per_dispatch_ns,
+            self.sched_cost_per_dispatch_ns,
+        );
         set(&mut config.sched_tick_ns, self.sched_tick_ns);
     }
 }
@@ -314,11 +361,23 @@ impl Workload {
 
     /// Reads a workload file: JSON if the name ends in `.json`, TOML otherwise.
     pub fn from_file(path: &Path) -> Result<Self, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io { path: path.to_path_buf(), source })?;
-        let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let parsed = if json { Self::from_json(&text) } else { Self::from_toml(&text) };
+        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let parsed = if json {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        };
         parsed.map_err(|e| match e {
-            SimError::Parse { message, .. } => SimError::Parse { path: path.to_path_buf(), message },
+            SimError::Parse { message, .. } => SimError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         })
     }
@@ -331,7 +390,8 @@ impl Workload {
 
     /// Parses a workload in JSON.
     pub fn from_json(text: &str) -> Result<Self, SimError> {
-        let file: FileWorkload = serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+        let file: FileWorkload =
+            serde_json::from_str(text).map_err(|e| parse_error(e.to_string()))?;
         file.into_workload()
     }
 
@@ -342,23 +402,38 @@ impl Workload {
 }
 
 fn parse_error(message: String) -> SimError {
-    SimError::Parse { path: "<string>".into(), message: message.trim_end().to_string() }
+    SimError::Parse {
+        path: "<string>".into(),
+        message: message.trim_end().to_string(),
+    }
 }
 
 /// Parses a duration such as `"10ms"`, `"1.5s"`, `"250us"` or `"800ns"` into nanoseconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let scale: f64 = match unit.trim() {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
         "ms" => 1e6,
         "s" => 1e9,
-        "" => return Err(format!("duration {text:?} has no unit (use ns, us, ms or s)")),
-        other => return Err(format!("unknown unit {other:?} in duration {text:?} (use ns, us, ms or s)")),
+        "" => {
+            return Err(format!(
+                "duration {text:?} has no unit (use ns, us, ms or s)"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in duration {text:?} (use ns, us, ms or s)"
+            ))
+        }
     };
-    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as \"10ms\""))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as \"10ms\""))?;
     let ns = (value * scale).round();
     if !(0.0..1.8e19).contains(&ns) {
         return Err(format!("duration {text:?} is out of range"));
@@ -379,10 +454,14 @@ impl<'de> Deserialize<'de> for Dur {
             Text(String),
         }
         match Raw::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a duration: a string such as \"10ms\" or an integer of nanoseconds")
+            serde::de::Error::custom(
+                "expected a duration: a string such as \"10ms\" or an integer of nanoseconds",
+            )
         })? {
             Raw::Ns(ns) => Ok(Dur(ns)),
-            Raw::Text(s) => parse_duration(&s).map(Dur).map_err(serde::de::Error::custom),
+            Raw::Text(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
         }
     }
 }
@@ -449,7 +528,11 @@ impl FileWorkload {
             sched_cost_per_dispatch_ns: s.dispatch_cost.map(|d| d.0),
             sched_tick_ns: s.tick.map(|d| d.0),
         };
-        let tasks = self.task.into_iter().map(FileTask::into_spec).collect::<Result<_, _>>()?;
+        let tasks = self
+            .task
+            .into_iter()
+            .map(FileTask::into_spec)
+            .collect::<Result<_, _>>()?;
         let workload = Workload { tasks, sim };
         workload.validate(workload.sim.nr_cpus.unwrap_or(MAX_CPUS))?;
         Ok(workload)
@@ -459,9 +542,13 @@ impl FileWorkload {
 impl FileTask {
     fn into_spec(self) -> Result<TaskSpec, SimError> {
         let name = self.name.clone();
-        let bad = |message: String| SimError::Workload { entry: name.clone(), message };
+        let bad = |message: String| SimError::Workload {
+            entry: name.clone(),
+            message,
+        };
         let need = |field: &str, v: Option<Dur>| {
-            v.map(|d| d.0).ok_or_else(|| bad(format!("kind {:?} needs `{field}`", self.kind)))
+            v.map(|d| d.0)
+                .ok_or_else(|| bad(format!("kind {:?} needs `{field}`", self.kind)))
         };
         // Fields that only some kinds use: reject them elsewhere so typos in the kind do not go unnoticed.
         let used: &[&str] = match self.kind.as_str() {
@@ -471,9 +558,8 @@ impl FileTask {
             "ping-pong" => &["run"],
             "fork" => &["every", "work", "max"],
             other => {
-                return Err(bad(format!(
-                    "unknown kind {other:?} (expected hog, periodic, interactive, ping-pong or fork)"
-                )))
+                let kinds = "hog, periodic, interactive, ping-pong or fork";
+                return Err(bad(format!("unknown kind {other:?} (expected {kinds})")));
             }
         };
         let present = [
@@ -485,7 +571,10 @@ impl FileTask {
             ("max", self.max.is_some()),
         ];
         if let Some((field, _)) = present.iter().find(|(f, set)| *set && !used.contains(f)) {
-            return Err(bad(format!("`{field}` does not apply to kind {:?}", self.kind)));
+            return Err(bad(format!(
+                "`{field}` does not apply to kind {:?}",
+                self.kind
+            )));
         }
         let kind = match self.kind.as_str() {
             "hog" => TaskKind::Tasks(Behaviour::Hog),
@@ -497,11 +586,19 @@ impl FileTask {
                 run_ns: need("run", self.run)?,
                 think_ns: need("think", self.think)?,
             }),
-            "ping-pong" => TaskKind::Tasks(Behaviour::PingPong { run_ns: need("run", self.run)? }),
-            _ => TaskKind::Fork { every_ns: need("every", self.every)?, work_ns: need("work", self.work)?, max: self.max },
+            "ping-pong" => TaskKind::Tasks(Behaviour::PingPong {
+                run_ns: need("run", self.run)?,
+            }),
+            _ => TaskKind::Fork {
+                every_ns: need("every", self.every)?,
+                work_ns: need("work", self.work)?,
+                max: self.max,
+            },
         };
         let weight = match (self.weight, self.nice) {
-            (Some(_), Some(_)) => return Err(bad("set either `weight` or `nice`, not both".into())),
+            (Some(_), Some(_)) => {
+                return Err(bad("set either `weight` or `nice`, not both".into()))
+            }
             (Some(w), None) => w,
             (None, Some(n)) if (-20..=19).contains(&n) => nice_to_weight(n),
             (None, Some(n)) => return Err(bad(format!("nice {n} is not between -20 and 19"))),
@@ -578,7 +675,11 @@ mod tests {
         assert_eq!(a.tasks[0].weight, nice_to_weight(-5));
         assert_eq!(
             a.tasks[2].kind,
-            TaskKind::Fork { every_ns: 1_000_000, work_ns: 300_000, max: Some(10) }
+            TaskKind::Fork {
+                every_ns: 1_000_000,
+                work_ns: 300_000,
+                max: Some(10)
+            }
         );
     }
 
@@ -586,11 +687,23 @@ mod tests {
     fn file_errors_name_the_problem() {
         let err = |text: &str| Workload::from_toml(text).unwrap_err().to_string();
         assert!(err("[[task]]\nname = \"a\"\nkind = \"sleepy\"").contains("unknown kind"));
-        assert!(err("[[task]]\nname = \"a\"\nkind = \"periodic\"\nrun = \"1ms\"").contains("needs `sleep`"));
-        assert!(err("[[task]]\nname = \"a\"\nkind = \"hog\"\nsleep = \"1ms\"").contains("does not apply"));
+        assert!(
+            err("[[task]]\nname = \"a\"\nkind = \"periodic\"\nrun = \"1ms\"")
+                .contains("needs `sleep`")
+        );
+        assert!(
+            err("[[task]]\nname = \"a\"\nkind = \"hog\"\nsleep = \"1ms\"")
+                .contains("does not apply")
+        );
         assert!(err("[[task]]\nname = \"a\"\nkind = \"hog\"\ncolour = 1").contains("colour"));
         assert!(err("[[task]]\nname = \"a\"\nkind = \"hog\"\nweight = 0").contains("weight"));
-        assert!(err("[[task]]\nname = \"a\"\nkind = \"hog\"\nstart = \"3 fortnights\"").contains("unit"));
-        assert!(err("[sim]\ncpus = 2\n[[task]]\nname = \"a\"\nkind = \"hog\"\ncpus = [5]").contains("cpu 5"));
+        assert!(
+            err("[[task]]\nname = \"a\"\nkind = \"hog\"\nstart = \"3 fortnights\"")
+                .contains("unit")
+        );
+        assert!(
+            err("[sim]\ncpus = 2\n[[task]]\nname = \"a\"\nkind = \"hog\"\ncpus = [5]")
+                .contains("cpu 5")
+        );
     }
 }

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use common::{config, group, Fcfs, Recorder, MS, S, US};
 use rustland_core::{
-    Context, CpuTarget, Dispatch, DispatchFlags, EnqueueFlags, ExitKind, Pid, Policy, QueuedTask, StopReason,
+    Context, CpuTarget, Dispatch, DispatchFlags, EnqueueFlags, ExitKind, Pid, Policy, QueuedTask,
+    StopReason,
 };
 use rustland_sim::{simulate, SimConfig, TaskSpec, Workload, FIRST_PID};
 
@@ -17,18 +18,31 @@ fn mixed_workload() -> Workload {
         .with(TaskSpec::interactive("ui", 300 * US, 4 * MS))
         .with(TaskSpec::ping_pong("pipe", 80 * US))
         .with(TaskSpec::fork("storm", 2 * MS, 500 * US))
-        .with(TaskSpec::periodic("tick", 100 * US, 3 * MS).nice(-5).cpus([1]))
+        .with(
+            TaskSpec::periodic("tick", 100 * US, 3 * MS)
+                .nice(-5)
+                .cpus([1]),
+        )
 }
 
 #[test]
 fn same_seed_gives_identical_reports_and_another_seed_does_not() {
     let run = |seed| {
-        let cfg = SimConfig { seed, ..config(2, 300 * MS) };
-        simulate(Fcfs::with_slice(2 * MS), cfg, &mixed_workload()).unwrap().report
+        let cfg = SimConfig {
+            seed,
+            ..config(2, 300 * MS)
+        };
+        simulate(Fcfs::with_slice(2 * MS), cfg, &mixed_workload())
+            .unwrap()
+            .report
     };
     let a = run(1);
     assert_eq!(a, run(1));
-    assert_ne!(a, run(2), "the seed must drive the interactive task's timing");
+    assert_ne!(
+        a,
+        run(2),
+        "the seed must drive the interactive task's timing"
+    );
 }
 
 /// Holds back one pid forever and dispatches everything else.
@@ -60,10 +74,19 @@ impl Policy for Withhold {
 
 #[test]
 fn watchdog_names_the_task_a_policy_never_dispatches() {
-    let workload = Workload::new().with(TaskSpec::hog("busy").count(2)).with(TaskSpec::periodic("victim", MS, MS));
+    let workload = Workload::new()
+        .with(TaskSpec::hog("busy").count(2))
+        .with(TaskSpec::periodic("victim", MS, MS));
     let victim = FIRST_PID + 2;
-    let cfg = SimConfig { watchdog_timeout_ns: S, ..config(2, 30 * S) };
-    let policy = Withhold { victim, inner: Fcfs::with_slice(5 * MS), held: Vec::new() };
+    let cfg = SimConfig {
+        watchdog_timeout_ns: S,
+        ..config(2, 30 * S)
+    };
+    let policy = Withhold {
+        victim,
+        inner: Fcfs::with_slice(5 * MS),
+        held: Vec::new(),
+    };
     let out = simulate(policy, cfg, &workload).unwrap();
     let exit = &out.report.exit;
     assert_eq!(exit.kind, ExitKind::Stall);
@@ -72,15 +95,27 @@ fn watchdog_names_the_task_a_policy_never_dispatches() {
     assert!(exit.message.contains("victim"), "{exit}");
     assert!(matches!(out.run.reason, StopReason::KernelExit(ref e) if e.kind == ExitKind::Stall));
     // It fires soon after the timeout, not at the end of the run.
-    assert!(out.report.elapsed_ns > S && out.report.elapsed_ns < 2 * S, "{}", out.report.elapsed_ns);
+    assert!(
+        out.report.elapsed_ns > S && out.report.elapsed_ns < 2 * S,
+        "{}",
+        out.report.elapsed_ns
+    );
 }
 
 #[test]
 fn watchdog_fires_even_when_nothing_else_happens() {
     // The only task is withheld: no event at all would advance time without the scheduler's tick.
     let workload = Workload::new().with(TaskSpec::hog("lonely"));
-    let cfg = SimConfig { watchdog_timeout_ns: 100 * MS, idle_fast_path: false, ..config(1, 10 * S) };
-    let policy = Withhold { victim: FIRST_PID, inner: Fcfs::default(), held: Vec::new() };
+    let cfg = SimConfig {
+        watchdog_timeout_ns: 100 * MS,
+        idle_fast_path: false,
+        ..config(1, 10 * S)
+    };
+    let policy = Withhold {
+        victim: FIRST_PID,
+        inner: Fcfs::default(),
+        held: Vec::new(),
+    };
     let out = simulate(policy, cfg, &workload).unwrap();
     assert_eq!(out.report.exit.kind, ExitKind::Stall);
 }
@@ -90,8 +125,19 @@ fn every_exit_reaches_on_exit_exactly_once() {
     let workload = Workload::new()
         .with(TaskSpec::fork("storm", 300 * US, 200 * US).count(2))
         .with(TaskSpec::hog("mortal").count(2).exit_after_ns(20 * MS));
-    let out = simulate(Recorder::new(Fcfs::with_slice(MS)), config(2, 200 * MS), &workload).unwrap();
-    let exited: Vec<Pid> = out.report.tasks.iter().filter(|t| t.exited).map(|t| t.pid).collect();
+    let out = simulate(
+        Recorder::new(Fcfs::with_slice(MS)),
+        config(2, 200 * MS),
+        &workload,
+    )
+    .unwrap();
+    let exited: Vec<Pid> = out
+        .report
+        .tasks
+        .iter()
+        .filter(|t| t.exited)
+        .map(|t| t.pid)
+        .collect();
     assert!(exited.len() > 100);
     let mut seen = out.policy.exits.clone();
     seen.sort_unstable();
@@ -129,11 +175,22 @@ impl Policy for Twice {
 #[test]
 fn duplicate_and_unknown_dispatches_are_cancelled() {
     let workload = Workload::new().with(TaskSpec::hog("hog").count(3));
-    let out = simulate(Twice { queue: Vec::new(), again: None }, config(1, 100 * MS), &workload).unwrap();
+    let out = simulate(
+        Twice {
+            queue: Vec::new(),
+            again: None,
+        },
+        config(1, 100 * MS),
+        &workload,
+    )
+    .unwrap();
     let c = out.report.counters;
     assert!(c.user_dispatches > 10);
     // Every task was dispatched twice; one copy ran, the other was cancelled.
-    assert_eq!(c.cancelled_dispatches, out.run.stats.dispatched - c.user_dispatches);
+    assert_eq!(
+        c.cancelled_dispatches,
+        out.run.stats.dispatched - c.user_dispatches
+    );
     assert!(c.cancelled_dispatches >= c.user_dispatches - 3);
     assert_eq!(out.report.exit.kind, ExitKind::Done);
 }
@@ -150,7 +207,10 @@ impl Policy for ToCpu {
         "to-cpu"
     }
     fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
-        self.prev_cpus.entry(task.pid).or_default().push(task.prev_cpu);
+        self.prev_cpus
+            .entry(task.pid)
+            .or_default()
+            .push(task.prev_cpu);
         self.queue.push(task);
     }
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
@@ -164,14 +224,23 @@ impl Policy for ToCpu {
 
 #[test]
 fn dispatches_to_a_forbidden_cpu_bounce_to_an_allowed_one() {
-    let workload = Workload::new().with(TaskSpec::hog("free")).with(TaskSpec::hog("pinned").cpus([2, 3]));
-    let policy = ToCpu { cpu: 0, queue: Vec::new(), prev_cpus: BTreeMap::new() };
+    let workload = Workload::new()
+        .with(TaskSpec::hog("free"))
+        .with(TaskSpec::hog("pinned").cpus([2, 3]));
+    let policy = ToCpu {
+        cpu: 0,
+        queue: Vec::new(),
+        prev_cpus: BTreeMap::new(),
+    };
     let out = simulate(policy, config(4, 100 * MS), &workload).unwrap();
     let pinned = FIRST_PID + 1;
     assert!(out.report.counters.bounced_dispatches > 0);
     let cpus = &out.policy.prev_cpus[&pinned];
     assert!(cpus.len() > 5);
-    assert!(cpus.iter().all(|c| [2, 3].contains(c)), "pinned task ran on {cpus:?}");
+    assert!(
+        cpus.iter().all(|c| [2, 3].contains(c)),
+        "pinned task ran on {cpus:?}"
+    );
     // The pinned task was not starved by bouncing: it ran about as much as the free one.
     let r = &out.report.tasks;
     assert!(r[1].runtime_ns > r[0].runtime_ns / 2);
@@ -180,7 +249,11 @@ fn dispatches_to_a_forbidden_cpu_bounce_to_an_allowed_one() {
 #[test]
 fn a_full_ring_sends_tasks_to_the_fallback_queue_and_they_still_run() {
     let workload = Workload::new().with(TaskSpec::periodic("sleeper", 200 * US, MS).count(40));
-    let cfg = SimConfig { ring_capacity: 2, idle_fast_path: false, ..config(2, 200 * MS) };
+    let cfg = SimConfig {
+        ring_capacity: 2,
+        idle_fast_path: false,
+        ..config(2, 200 * MS)
+    };
     let out = simulate(Fcfs::with_slice(MS), cfg, &workload).unwrap();
     let c = out.report.counters;
     assert!(c.congested_dispatches > 0);
@@ -193,7 +266,10 @@ fn a_full_ring_sends_tasks_to_the_fallback_queue_and_they_still_run() {
 fn the_idle_fast_path_is_switchable() {
     let workload = Workload::new().with(TaskSpec::periodic("sleeper", 100 * US, 2 * MS).count(2));
     let run = |fast| {
-        let cfg = SimConfig { idle_fast_path: fast, ..config(4, 100 * MS) };
+        let cfg = SimConfig {
+            idle_fast_path: fast,
+            ..config(4, 100 * MS)
+        };
         simulate(Recorder::new(Fcfs::with_slice(MS)), cfg, &workload).unwrap()
     };
     let on = run(true);
@@ -202,8 +278,15 @@ fn the_idle_fast_path_is_switchable() {
     assert!(on.policy.enqueued.len() < 5);
     let off = run(false);
     assert_eq!(off.report.counters.kernel_dispatches, 0);
-    assert_eq!(off.policy.enqueued.len() as u64, off.report.counters.user_dispatches + off.report.counters.nr_queued);
-    assert!(off.policy.enqueued.iter().any(|t| t.flags.contains(EnqueueFlags::WAKEUP)));
+    assert_eq!(
+        off.policy.enqueued.len() as u64,
+        off.report.counters.user_dispatches + off.report.counters.nr_queued
+    );
+    assert!(off
+        .policy
+        .enqueued
+        .iter()
+        .any(|t| t.flags.contains(EnqueueFlags::WAKEUP)));
 }
 
 /// Records the vtime each dispatch set and checks the next enqueue brings it back.
@@ -241,9 +324,20 @@ impl Policy for VtimeEcho {
 
 #[test]
 fn vtime_makes_the_round_trip() {
-    let workload = Workload::new().with(TaskSpec::hog("hog").count(3)).with(TaskSpec::interactive("ui", US, MS));
-    let policy = VtimeEcho { queue: Vec::new(), last: BTreeMap::new(), mismatches: 0, checked: 0, counter: 0 };
-    let cfg = SimConfig { idle_fast_path: false, ..config(2, 100 * MS) };
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog").count(3))
+        .with(TaskSpec::interactive("ui", US, MS));
+    let policy = VtimeEcho {
+        queue: Vec::new(),
+        last: BTreeMap::new(),
+        mismatches: 0,
+        checked: 0,
+        counter: 0,
+    };
+    let cfg = SimConfig {
+        idle_fast_path: false,
+        ..config(2, 100 * MS)
+    };
     let out = simulate(policy, cfg, &workload).unwrap();
     assert!(out.policy.checked > 50);
     assert_eq!(out.policy.mismatches, 0);
@@ -252,15 +346,36 @@ fn vtime_makes_the_round_trip() {
 #[test]
 fn expired_slices_come_back_preempted_with_fresh_sequence_numbers() {
     let workload = Workload::new().with(TaskSpec::hog("hog").count(2));
-    let out = simulate(Recorder::new(Fcfs::with_slice(MS)), config(1, 500 * MS), &workload).unwrap();
+    let out = simulate(
+        Recorder::new(Fcfs::with_slice(MS)),
+        config(1, 500 * MS),
+        &workload,
+    )
+    .unwrap();
     let enq = &out.policy.enqueued;
-    assert!(enq.iter().filter(|t| t.flags.contains(EnqueueFlags::PREEMPTED)).count() > 20);
+    assert!(
+        enq.iter()
+            .filter(|t| t.flags.contains(EnqueueFlags::PREEMPTED))
+            .count()
+            > 20
+    );
     for pid in [FIRST_PID, FIRST_PID + 1] {
-        let seqs: Vec<u64> = enq.iter().filter(|t| t.pid == pid).map(|t| t.enq_seq).collect();
-        assert!(seqs.windows(2).all(|w| w[1] > w[0]), "enq_seq must increase: {seqs:?}");
+        let seqs: Vec<u64> = enq
+            .iter()
+            .filter(|t| t.pid == pid)
+            .map(|t| t.enq_seq)
+            .collect();
+        assert!(
+            seqs.windows(2).all(|w| w[1] > w[0]),
+            "enq_seq must increase: {seqs:?}"
+        );
     }
     // A hog never sleeps, so its exec runtime keeps growing across preemptions.
-    let runtimes: Vec<u64> = enq.iter().filter(|t| t.pid == FIRST_PID).map(|t| t.exec_runtime_ns).collect();
+    let runtimes: Vec<u64> = enq
+        .iter()
+        .filter(|t| t.pid == FIRST_PID)
+        .map(|t| t.exec_runtime_ns)
+        .collect();
     assert!(runtimes.windows(2).all(|w| w[1] > w[0]), "{runtimes:?}");
     // Slices are honoured: two hogs alternate, each gets about half.
     let shares = common::shares(&out.report, "hog");
@@ -287,7 +402,10 @@ impl Policy for ReverseVtime {
         }
         self.queue.sort_by_key(|t| t.pid);
         let t = self.queue.remove(0);
-        Some(t.dispatch(CpuTarget::Any, 10 * MS).with_vtime(1_000 - t.pid as u64))
+        Some(
+            t.dispatch(CpuTarget::Any, 10 * MS)
+                .with_vtime(1_000 - t.pid as u64),
+        )
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
     fn nr_queued(&self) -> usize {
@@ -301,10 +419,32 @@ fn the_shared_queue_runs_tasks_in_vtime_order() {
     let workload = Workload::new()
         .with(TaskSpec::periodic("first", 5 * MS, S))
         .with(TaskSpec::periodic("sleeper", MS, S).count(3).start_ns(MS));
-    let cfg = SimConfig { idle_fast_path: false, ..config(1, 50 * MS) };
-    let out = simulate(ReverseVtime { queue: Vec::new(), released: false }, cfg, &workload).unwrap();
-    let g = out.report.groups.iter().position(|g| g.name == "sleeper").unwrap();
-    let lat: Vec<u64> = out.report.tasks.iter().filter(|t| t.group == g).map(|t| t.latency.max_ns).collect();
+    let cfg = SimConfig {
+        idle_fast_path: false,
+        ..config(1, 50 * MS)
+    };
+    let out = simulate(
+        ReverseVtime {
+            queue: Vec::new(),
+            released: false,
+        },
+        cfg,
+        &workload,
+    )
+    .unwrap();
+    let g = out
+        .report
+        .groups
+        .iter()
+        .position(|g| g.name == "sleeper")
+        .unwrap();
+    let lat: Vec<u64> = out
+        .report
+        .tasks
+        .iter()
+        .filter(|t| t.group == g)
+        .map(|t| t.latency.max_ns)
+        .collect();
     // Higher pid = lower vtime = runs first = shorter wait.
     assert!(lat[2] < lat[1] && lat[1] < lat[0], "{lat:?}");
 }
@@ -321,7 +461,11 @@ impl Policy for Preempting {
     }
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
         let d = self.0.pick_next(ctx)?;
-        Some(if d.pid == FIRST_PID + 2 { d.with_flags(DispatchFlags::PREEMPT) } else { d })
+        Some(if d.pid == FIRST_PID + 2 {
+            d.with_flags(DispatchFlags::PREEMPT)
+        } else {
+            d
+        })
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
     fn nr_queued(&self) -> usize {
@@ -331,20 +475,50 @@ impl Policy for Preempting {
 
 #[test]
 fn preempting_dispatches_cut_wakeup_latency() {
-    let workload = Workload::new().with(TaskSpec::hog("hog").count(2)).with(TaskSpec::periodic("urgent", 50 * US, 3 * MS));
-    let plain = simulate(Fcfs::with_slice(20 * MS), config(1, S), &workload).unwrap().report;
-    let preempt = simulate(Preempting(Fcfs::with_slice(20 * MS)), config(1, S), &workload).unwrap().report;
-    let (p, q) = (group(&plain, "urgent").latency, group(&preempt, "urgent").latency);
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::periodic("urgent", 50 * US, 3 * MS));
+    let plain = simulate(Fcfs::with_slice(20 * MS), config(1, S), &workload)
+        .unwrap()
+        .report;
+    let preempt = simulate(
+        Preempting(Fcfs::with_slice(20 * MS)),
+        config(1, S),
+        &workload,
+    )
+    .unwrap()
+    .report;
+    let (p, q) = (
+        group(&plain, "urgent").latency,
+        group(&preempt, "urgent").latency,
+    );
     assert!(q.p99_ns * 10 < p.p99_ns, "preempting {q:?} vs plain {p:?}");
-    assert!(preempt.tasks.iter().filter(|t| t.comm == "hog").map(|t| t.preemptions).sum::<u64>() > 100);
+    assert!(
+        preempt
+            .tasks
+            .iter()
+            .filter(|t| t.comm == "hog")
+            .map(|t| t.preemptions)
+            .sum::<u64>()
+            > 100
+    );
 }
 
 #[test]
 fn scheduler_cost_steals_cpu_time_from_tasks() {
-    let workload = Workload::new().with(TaskSpec::hog("hog").count(4)).with(TaskSpec::periodic("tick", 20 * US, 200 * US));
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog").count(4))
+        .with(TaskSpec::periodic("tick", 20 * US, 200 * US));
     let run = |cost| {
-        let cfg = SimConfig { sched_cost_per_event_ns: cost, sched_cost_per_dispatch_ns: cost, ..config(2, 200 * MS) };
-        simulate(Fcfs::with_slice(MS), cfg, &workload).unwrap().report.totals
+        let cfg = SimConfig {
+            sched_cost_per_event_ns: cost,
+            sched_cost_per_dispatch_ns: cost,
+            ..config(2, 200 * MS)
+        };
+        simulate(Fcfs::with_slice(MS), cfg, &workload)
+            .unwrap()
+            .report
+            .totals
     };
     let (cheap, dear) = (run(0), run(20 * US));
     assert_eq!(cheap.sched_cpu_ns, 0);
@@ -362,24 +536,38 @@ fn ping_pong_partners_alternate() {
     assert_eq!(r.len(), 2);
     assert!(r[0].completed > 50);
     // Strict alternation: the first side can be at most one turn ahead.
-    assert!(r[0].completed == r[1].completed || r[0].completed == r[1].completed + 1, "{r:?}");
+    assert!(
+        r[0].completed == r[1].completed || r[0].completed == r[1].completed + 1,
+        "{r:?}"
+    );
 }
 
 #[test]
 fn an_idle_machine_is_idle_and_a_full_one_is_busy() {
-    let idle = simulate(Fcfs::default(), config(2, 100 * MS), &Workload::new()).unwrap().report;
+    let idle = simulate(Fcfs::default(), config(2, 100 * MS), &Workload::new())
+        .unwrap()
+        .report;
     assert_eq!(idle.totals.utilisation, 0.0);
     assert_eq!(idle.exit.kind, ExitKind::Done);
     let busy = Workload::new().with(TaskSpec::hog("hog").count(3));
-    let full = simulate(Fcfs::with_slice(5 * MS), config(2, 100 * MS), &busy).unwrap().report;
-    assert!(full.totals.utilisation > 0.95, "{}", full.totals.utilisation);
+    let full = simulate(Fcfs::with_slice(5 * MS), config(2, 100 * MS), &busy)
+        .unwrap()
+        .report;
+    assert!(
+        full.totals.utilisation > 0.95,
+        "{}",
+        full.totals.utilisation
+    );
     assert!(full.totals.utilisation <= 1.0);
 }
 
 #[test]
 fn bundled_workload_files_parse_and_run() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     for path in files {

@@ -16,15 +16,33 @@ fn fifo_dispatches_in_arrival_order() {
         .with(TaskSpec::hog("hog").count(2))
         .with(TaskSpec::interactive("ui", 100 * US, MS));
     // Without the idle fast path the policy sees every wakeup.
-    let cfg = SimConfig { idle_fast_path: false, ..config(2, 500 * MS) };
+    let cfg = SimConfig {
+        idle_fast_path: false,
+        ..config(2, 500 * MS)
+    };
     let out = simulate(Recorder::new(Fifo::default()), cfg, &workload).unwrap();
-    let arrived: Vec<_> = out.policy.enqueued.iter().map(|t| (t.pid, t.enq_seq)).collect();
-    let dispatched: Vec<_> = out.policy.dispatched.iter().map(|d| (d.pid, d.enq_seq)).collect();
+    let arrived: Vec<_> = out
+        .policy
+        .enqueued
+        .iter()
+        .map(|t| (t.pid, t.enq_seq))
+        .collect();
+    let dispatched: Vec<_> = out
+        .policy
+        .dispatched
+        .iter()
+        .map(|d| (d.pid, d.enq_seq))
+        .collect();
     assert!(dispatched.len() > 1000, "{}", dispatched.len());
     assert_eq!(dispatched[..], arrived[..dispatched.len()]);
     // The shared queue keeps that order too: vtimes of dispatches to it increase.
-    let vtimes: Vec<u64> =
-        out.policy.dispatched.iter().filter(|d| d.target == CpuTarget::Any).map(|d| d.vtime).collect();
+    let vtimes: Vec<u64> = out
+        .policy
+        .dispatched
+        .iter()
+        .filter(|d| d.target == CpuTarget::Any)
+        .map(|d| d.vtime)
+        .collect();
     assert!(vtimes.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(out.report.counters.cancelled_dispatches, 0);
 }
@@ -33,14 +51,23 @@ fn fifo_dispatches_in_arrival_order() {
 fn rr_gives_equal_hogs_equal_shares_of_one_cpu() {
     for n in [2u32, 3, 5] {
         let workload = Workload::new().with(TaskSpec::hog("hog").count(n));
-        let report = simulate(RoundRobin::default(), config(1, 10 * S), &workload).unwrap().report;
+        let report = simulate(RoundRobin::default(), config(1, 10 * S), &workload)
+            .unwrap()
+            .report;
         assert_eq!(report.exit.kind, ExitKind::Done);
         let total: u64 = report.tasks.iter().map(|t| t.runtime_ns).sum();
-        assert!(total as f64 > 0.9 * (10 * S) as f64, "the CPU should be busy: {total}");
+        assert!(
+            total as f64 > 0.9 * (10 * S) as f64,
+            "the CPU should be busy: {total}"
+        );
         let fair = 1.0 / n as f64;
         for t in &report.tasks {
             let share = t.runtime_ns as f64 / total as f64;
-            assert!((share - fair).abs() <= 0.05 * fair, "{n} hogs: pid {} got {share:.4}, fair {fair:.4}", t.pid);
+            assert!(
+                (share - fair).abs() <= 0.05 * fair,
+                "{n} hogs: pid {} got {share:.4}, fair {fair:.4}",
+                t.pid
+            );
         }
     }
 }
@@ -50,7 +77,9 @@ fn vruntime_splits_a_cpu_by_weight() {
     let workload = Workload::new()
         .with(TaskSpec::hog("heavy").weight(200))
         .with(TaskSpec::hog("light").weight(100));
-    let report = simulate(Vruntime::default(), config(1, 10 * S), &workload).unwrap().report;
+    let report = simulate(Vruntime::default(), config(1, 10 * S), &workload)
+        .unwrap()
+        .report;
     let heavy = group(&report, "heavy").runtime_ns as f64;
     let light = group(&report, "light").runtime_ns as f64;
     let ratio = heavy / light;
@@ -66,7 +95,16 @@ fn desktop() -> Workload {
 }
 
 fn run_desktop<P: Policy>(policy: P) -> SimReport {
-    let report = simulate(policy, SimConfig { seed: 3, ..config(2, 5 * S) }, &desktop()).unwrap().report;
+    let report = simulate(
+        policy,
+        SimConfig {
+            seed: 3,
+            ..config(2, 5 * S)
+        },
+        &desktop(),
+    )
+    .unwrap()
+    .report;
     assert_eq!(report.exit.kind, ExitKind::Done);
     report
 }
@@ -88,8 +126,13 @@ fn vruntime_starves_nobody_under_a_fork_storm() {
         .with(TaskSpec::hog("hog").count(2))
         .with(TaskSpec::fork("fork", 500 * US, 200 * US).count(2))
         .with(TaskSpec::interactive("ui", 100 * US, 10 * MS));
-    let cfg = SimConfig { watchdog_timeout_ns: S, ..config(2, 3 * S) };
-    let report = simulate(Vruntime::default(), cfg, &workload).unwrap().report;
+    let cfg = SimConfig {
+        watchdog_timeout_ns: S,
+        ..config(2, 3 * S)
+    };
+    let report = simulate(Vruntime::default(), cfg, &workload)
+        .unwrap()
+        .report;
     assert_eq!(report.exit.kind, ExitKind::Done, "{}", report.exit);
     // The hogs keep a fair part of the machine: each at least a quarter of a CPU.
     for t in report.tasks.iter().filter(|t| t.comm == "hog") {
@@ -98,7 +141,12 @@ fn vruntime_starves_nobody_under_a_fork_storm() {
     // Children get through: all but the youngest few finished, none waited long to start.
     let forks = group(&report, "fork");
     assert!(forks.tasks > 10_000);
-    assert!(forks.exited + 20 >= forks.tasks, "{} of {} exited", forks.exited, forks.tasks);
+    assert!(
+        forks.exited + 20 >= forks.tasks,
+        "{} of {} exited",
+        forks.exited,
+        forks.tasks
+    );
     assert!(forks.latency.max_ns < 100 * MS, "{:?}", forks.latency);
     assert!(group(&report, "ui").latency.max_ns < 100 * MS);
 }
@@ -109,7 +157,10 @@ fn short_lived() -> (SimConfig, Workload) {
         .with(TaskSpec::fork("short", 10 * US, 5 * US).max_forks(100_000))
         .with(TaskSpec::hog("hog"));
     // No fast path: every child goes through the policy.
-    let cfg = SimConfig { idle_fast_path: false, ..config(2, 1_100 * MS) };
+    let cfg = SimConfig {
+        idle_fast_path: false,
+        ..config(2, 1_100 * MS)
+    };
     (cfg, workload)
 }
 
@@ -121,8 +172,16 @@ fn check_every_exit_reaches_the_policy<P: Policy>(policy: P) -> P {
     assert!(report.totals.exited >= 99_900, "{}", report.totals.exited);
     let mut exits = out.policy.exits.clone();
     exits.sort_unstable();
-    let exited: Vec<_> = report.tasks.iter().filter(|t| t.exited).map(|t| t.pid).collect();
-    assert_eq!(exits, exited, "on_exit must be called once for every exited task");
+    let exited: Vec<_> = report
+        .tasks
+        .iter()
+        .filter(|t| t.exited)
+        .map(|t| t.pid)
+        .collect();
+    assert_eq!(
+        exits, exited,
+        "on_exit must be called once for every exited task"
+    );
     out.policy.inner
 }
 
@@ -143,10 +202,23 @@ fn fifo_and_rr_see_every_exit_of_100k_short_lived_tasks() {
 
 #[test]
 fn bundled_policies_are_deterministic() {
-    let cfg = SimConfig { seed: 11, ..config(2, S) };
-    let workload = desktop().with(TaskSpec::fork("fork", MS, 300 * US)).with(TaskSpec::ping_pong("pipe", 50 * US));
-    let vr = |_| simulate(Vruntime::default(), cfg.clone(), &workload).unwrap().report;
+    let cfg = SimConfig {
+        seed: 11,
+        ..config(2, S)
+    };
+    let workload = desktop()
+        .with(TaskSpec::fork("fork", MS, 300 * US))
+        .with(TaskSpec::ping_pong("pipe", 50 * US));
+    let vr = |_| {
+        simulate(Vruntime::default(), cfg.clone(), &workload)
+            .unwrap()
+            .report
+    };
     assert_eq!(vr(0), vr(1));
-    let rr = |_| simulate(RoundRobin::default(), cfg.clone(), &workload).unwrap().report;
+    let rr = |_| {
+        simulate(RoundRobin::default(), cfg.clone(), &workload)
+            .unwrap()
+            .report
+    };
     assert_eq!(rr(0), rr(1));
 }

@@ -88,7 +88,10 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     if reports.len() > 1 {
         let runs: Vec<(&str, &SimReport)> = reports.iter().map(|(n, r)| (*n, r)).collect();
-        println!("== comparison (seed {}, {} CPUs)", config.seed, config.nr_cpus);
+        println!(
+            "== comparison (seed {}, {} CPUs)",
+            config.seed, config.nr_cpus
+        );
         print!("{}", render_comparison(&runs));
     }
     Ok(reports.iter().any(|(_, r)| r.exit.is_error()))
@@ -100,7 +103,11 @@ fn run_one(
     config: &SimConfig,
     workload: &Workload,
 ) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
-    fn go<P: Policy>(p: P, c: &SimConfig, w: &Workload) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
+    fn go<P: Policy>(
+        p: P,
+        c: &SimConfig,
+        w: &Workload,
+    ) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
         let name = p.name();
         Ok((name, simulate(p, c.clone(), w)?.report))
     }

@@ -16,7 +16,11 @@ pub const S: u64 = 1_000_000_000;
 
 /// A config of `cpus` CPUs running for `duration_ns`, everything else default.
 pub fn config(cpus: u32, duration_ns: u64) -> SimConfig {
-    SimConfig { nr_cpus: cpus, duration_ns, ..SimConfig::default() }
+    SimConfig {
+        nr_cpus: cpus,
+        duration_ns,
+        ..SimConfig::default()
+    }
 }
 
 /// First come, first served to the shared queue, fixed slice; vtime increases per dispatch.
@@ -29,7 +33,10 @@ pub struct Fcfs {
 
 impl Fcfs {
     pub fn with_slice(slice_ns: u64) -> Self {
-        Fcfs { slice_ns, ..Fcfs::default() }
+        Fcfs {
+            slice_ns,
+            ..Fcfs::default()
+        }
     }
 }
 
@@ -43,7 +50,10 @@ impl Policy for Fcfs {
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
         let t = self.queue.pop_front()?;
         self.order += 1;
-        Some(t.dispatch(CpuTarget::Any, self.slice_ns).with_vtime(self.order))
+        Some(
+            t.dispatch(CpuTarget::Any, self.slice_ns)
+                .with_vtime(self.order),
+        )
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
     fn nr_queued(&self) -> usize {
@@ -64,7 +74,12 @@ pub struct Recorder<P> {
 
 impl<P> Recorder<P> {
     pub fn new(inner: P) -> Self {
-        Recorder { inner, enqueued: Vec::new(), dispatched: Vec::new(), exits: Vec::new() }
+        Recorder {
+            inner,
+            enqueued: Vec::new(),
+            dispatched: Vec::new(),
+            exits: Vec::new(),
+        }
     }
 }
 
@@ -95,11 +110,24 @@ impl<P: Policy> Policy for Recorder<P> {
 
 /// The CPU share of every task of group `name`.
 pub fn shares(report: &SimReport, name: &str) -> Vec<f64> {
-    let g = report.groups.iter().position(|g| g.name == name).expect("group exists");
-    report.tasks.iter().filter(|t| t.group == g).map(|t| t.cpu_share).collect()
+    let g = report
+        .groups
+        .iter()
+        .position(|g| g.name == name)
+        .expect("group exists");
+    report
+        .tasks
+        .iter()
+        .filter(|t| t.group == g)
+        .map(|t| t.cpu_share)
+        .collect()
 }
 
 /// The report's group called `name`.
 pub fn group<'a>(report: &'a SimReport, name: &str) -> &'a rustland_sim::GroupReport {
-    report.groups.iter().find(|g| g.name == name).expect("group exists")
+    report
+        .groups
+        .iter()
+        .find(|g| g.name == name)
+        .expect("group exists")
 }
