@@ -1,0 +1,140 @@
+//! The `rl-sim` command: reports on good input, clear errors and exit codes on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rl_sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rl-sim"))
+        .args(args)
+        .output()
+        .expect("rl-sim runs")
+}
+
+fn workload(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("workloads")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Writes `text` to a fresh file in the target directory and returns its path.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rl-sim-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn one_policy_prints_a_per_task_table_and_totals() {
+    let out = rl_sim(&[
+        "--policy",
+        "vruntime",
+        "--duration",
+        "200ms",
+        &workload("desktop.toml"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("== vruntime"), "{text}");
+    for comm in ["build", "ui", "audio"] {
+        assert!(
+            text.lines().any(|l| l.starts_with(comm)),
+            "no row for {comm}:\n{text}"
+        );
+    }
+    assert!(text.contains("total: utilisation"), "{text}");
+    assert!(text.contains("dispatches: user="), "{text}");
+    assert!(!text.contains("== comparison"));
+}
+
+#[test]
+fn all_policies_are_compared_side_by_side() {
+    let out = rl_sim(&[
+        "--duration",
+        "100ms",
+        "--seed",
+        "3",
+        &workload("pipes.json"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["== fifo", "== rr", "== vruntime", "== comparison (seed 3"] {
+        assert!(text.contains(name), "missing {name}:\n{text}");
+    }
+    let header = text.lines().find(|l| l.starts_with("metric")).unwrap();
+    assert!(header.contains("fifo") && header.contains("rr") && header.contains("vruntime"));
+}
+
+#[test]
+fn bad_input_is_an_error_with_a_reason_not_a_panic() {
+    let missing = rl_sim(&["/nonexistent/workload.toml"]);
+    let bad_kind = temp_file(
+        "bad-kind.toml",
+        "[[task]]\nname = \"x\"\nkind = \"teapot\"\n",
+    );
+    let bad_cpu = temp_file(
+        "bad-cpu.toml",
+        "[sim]\ncpus = 2\n[[task]]\nname = \"x\"\nkind = \"hog\"\ncpus = [7]\n",
+    );
+    let too_many = temp_file(
+        "storm.toml",
+        "[[task]]\nname = \"x\"\nkind = \"fork\"\nevery = \"1ns\"\nwork = \"1us\"\n",
+    );
+    let hog = temp_file("hog.toml", "[[task]]\nname = \"x\"\nkind = \"hog\"\n");
+    let cases: Vec<(Output, &str)> = vec![
+        (missing, "cannot read"),
+        (rl_sim(&[bad_kind.to_str().unwrap()]), "unknown kind"),
+        (rl_sim(&[bad_cpu.to_str().unwrap()]), "cpu 7"),
+        (rl_sim(&[too_many.to_str().unwrap()]), "more than"),
+        (rl_sim(&["--cpus", "0", hog.to_str().unwrap()]), "cpus"),
+        (rl_sim(&["--cpus", "65", hog.to_str().unwrap()]), "cpus"),
+        (
+            rl_sim(&["--duration", "0s", hog.to_str().unwrap()]),
+            "duration",
+        ),
+    ];
+    for (out, expected) in cases {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    // clap rejects malformed options itself (exit code 2, usage on stderr).
+    let out = rl_sim(&["--duration", "soon", hog.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("soon"));
+}
+
+#[test]
+fn a_stalled_run_exits_with_code_2() {
+    // One CPU, two hogs: the first gets the CPU through the idle fast path with a 50 ms default slice, so the
+    // second waits far longer than the 5 ms watchdog allows, whatever the policy does.
+    let file = temp_file(
+        "stall.toml",
+        "[sim]\ncpus = 1\nwatchdog = \"5ms\"\nslice = \"50ms\"\n[[task]]\nname = \"hog\"\nkind = \"hog\"\ncount = 2\n",
+    );
+    let out = rl_sim(&[
+        "--policy",
+        "fifo",
+        "--duration",
+        "1s",
+        file.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("runnable task stall"), "{text}");
+}
