@@ -104,7 +104,9 @@ sched_stop() {
 sched_gone() { ! sched_alive; }
 
 out_lines() { wc -l <"$RL_SCHED_OUT"; }
-out_tail() { tail -n "${1:-3}" "$RL_SCHED_OUT" | tr '\n' '|'; }
+# out_tail [N]: the last N lines of the output on one line, colours removed
+RL_ESC=$(printf '\033')
+out_tail() { tail -n "${1:-3}" "$RL_SCHED_OUT" | sed "s/${RL_ESC}\[[0-9;]*m//g" | grep -v '^[[:space:]]*$' | tr '\n' '|'; }
 # stat_sum KEY [FROM_LINE]: sum of KEY=N over the stats lines of the output
 stat_sum() {
     awk -v key="$1" -v from="${2:-1}" -v tag="[$RL_SCHED]" '
@@ -145,7 +147,8 @@ sc_attach() {
         rl_result attach pass "ops=$(scx_ops) after $(($(now) - t0))s"
     elif ! sched_alive; then
         wait "$RL_SCHED_PID"
-        rl_result attach fail "scheduler exited with status $? before attaching: $(out_tail 4)"
+        RL_SCHED_RC=$?
+        rl_result attach fail "scheduler exited with status $RL_SCHED_RC before attaching: $(out_tail 4)"
         RL_SCHED_PID=
     else
         rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state) ops=$(scx_ops): $(out_tail 4)"
@@ -177,7 +180,11 @@ sc_survival() {
 }
 
 sc_dispatch() {
-    local from=${RL_LOAD_FROM:-1} lines user
+    local from=$RL_LOAD_FROM lines user
+    if [ -z "$from" ]; then
+        rl_result dispatch skip "the survival load did not run"
+        return
+    fi
     lines=$(stats_lines)
     user=$(stat_sum user "$from")
     if [ "$lines" -eq 0 ]; then
@@ -191,6 +198,10 @@ sc_dispatch() {
 
 sc_exits() {
     local exits
+    if [ -z "$RL_LOAD_FROM" ]; then
+        rl_result exits skip "the survival load did not run"
+        return
+    fi
     exits=$(stat_last exits)
     if [ "$exits" -gt 0 ]; then
         rl_result exits pass "exits=$exits exit notifications"

@@ -239,6 +239,27 @@ pub fn is_kernel_fault(line: &str) -> bool {
         .any(|needle| line.contains(needle))
 }
 
+/// Removes ANSI escape sequences (colours of the schedulers' log lines).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        // ESC [ parameters final-byte
+        if chars.next() == Some('[') {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses a tagged line's payload (after `@@RL `) into a result, if it is one.
 pub fn parse_result(payload: &str) -> Option<Outcome> {
     let rest = payload.strip_prefix("result ")?;
@@ -251,7 +272,7 @@ pub fn parse_result(payload: &str) -> Option<Outcome> {
         "skip" => Status::Skip,
         _ => return None,
     };
-    let detail = parts.next().unwrap_or("").trim().to_string();
+    let detail = strip_ansi(parts.next().unwrap_or("")).trim().to_string();
     Some(Outcome {
         subject,
         scenario,
@@ -406,6 +427,16 @@ mod tests {
         assert_eq!(r.detail, "");
         assert!(parse_result("result a b maybe x").is_none());
         assert!(parse_result("info testing x").is_none());
+    }
+
+    #[test]
+    fn colours_are_stripped_from_details() {
+        assert_eq!(
+            strip_ansi("\u{1b}[2mtime\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m x"),
+            "time  INFO x"
+        );
+        let r = parse_result("result s attach fail \u{1b}[31merror\u{1b}[0m: boom").unwrap();
+        assert_eq!(r.detail, "error: boom");
     }
 
     #[test]
