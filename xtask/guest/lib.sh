@@ -70,11 +70,17 @@ sched_attached() {
 }
 attached_or_dead() { sched_attached || ! sched_alive; }
 
-# sched_start ARGS...: start $RL_SCHED in the background, output to a file
+# sched_start ARGS...: start $RL_SCHED in the background, its output to a
+# file (or, with RL_STREAM=1, straight to the host channel)
 sched_start() {
     RL_RUNS=$((RL_RUNS + 1))
-    RL_SCHED_OUT=/tmp/$RL_SCHED.$RL_RUNS.out
-    "$RL_SCHED" "$@" >"$RL_SCHED_OUT" 2>&1 &
+    if [ "${RL_STREAM:-0}" = 1 ]; then
+        RL_SCHED_OUT=/dev/null
+        "$RL_SCHED" "$@" >&3 2>&3 &
+    else
+        RL_SCHED_OUT=/tmp/$RL_SCHED.$RL_RUNS.out
+        "$RL_SCHED" "$@" >"$RL_SCHED_OUT" 2>&1 &
+    fi
     RL_SCHED_PID=$!
     rl info started "$RL_SCHED" "pid=$RL_SCHED_PID" "$*"
 }
@@ -85,23 +91,13 @@ sched_stop() {
     local watchdog
     [ -n "$RL_SCHED_PID" ] || return 0
     kill -"$1" "$RL_SCHED_PID" 2>/dev/null
-    if [ "${RL_STREAM:-0}" = 1 ]; then
-        # Started by sched_start_streamed: not our child; its status lands in the output file.
-        if ! wait_for "$RL_STOP_TIMEOUT" sched_gone; then
-            kill -KILL "$RL_SCHED_PID" 2>/dev/null
-        fi
-        wait_for 5 grep -q '^@@RC ' "$RL_SCHED_OUT"
-        RL_SCHED_RC=$(sed -n 's/^@@RC \([0-9]*\)$/\1/p' "$RL_SCHED_OUT" | tail -n 1)
-    else
-        (sleep "$RL_STOP_TIMEOUT" && kill -KILL "$RL_SCHED_PID" 2>/dev/null) &
-        watchdog=$!
-        wait "$RL_SCHED_PID"
-        RL_SCHED_RC=$?
-        kill "$watchdog" 2>/dev/null
-    fi
+    (sleep "$RL_STOP_TIMEOUT" && kill -KILL "$RL_SCHED_PID" 2>/dev/null) &
+    watchdog=$!
+    wait "$RL_SCHED_PID"
+    RL_SCHED_RC=$?
+    kill "$watchdog" 2>/dev/null
     RL_SCHED_PID=
 }
-sched_gone() { ! sched_alive; }
 
 out_lines() { wc -l <"$RL_SCHED_OUT"; }
 # out_tail [N]: the last N lines of the output on one line, colours removed
@@ -346,12 +342,17 @@ rl_run() {
         return
     fi
     eval "set -- $RL_RUN_ARGS"
-    sched_start_streamed --stats 1 "$@"
+    sched_start --stats 1 "$@"
     wait_for "$RL_ATTACH_SECS" attached_or_dead
     if ! sched_attached; then
-        rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state)"
-        sched_stop TERM
-        rl_result exit info "exit status $RL_SCHED_RC"
+        if sched_alive; then
+            rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state)"
+            sched_stop TERM
+        else
+            wait "$RL_SCHED_PID"
+            RL_SCHED_RC=$?
+            rl_result attach fail "the scheduler exited with status $RL_SCHED_RC before attaching"
+        fi
         return
     fi
     rl_result attach pass "ops=$(scx_ops)"
@@ -384,21 +385,6 @@ rl_run() {
         rl_result exit fail "exit status ${RL_SCHED_RC:-unknown}"
     fi
     sc_detach
-}
-
-# vm-run streams the scheduler's output live: run it in the background with
-# its output on the host channel and record its exit status in the output file
-sched_start_streamed() {
-    RL_RUNS=$((RL_RUNS + 1))
-    RL_SCHED_OUT=/tmp/$RL_SCHED.$RL_RUNS.out
-    : >"$RL_SCHED_OUT"
-    ("$RL_SCHED" "$@" >&3 2>&3 &
-        echo $! >/tmp/sched.pid
-        wait $!
-        echo "@@RC $?" >>"$RL_SCHED_OUT") &
-    wait_for 5 test -s /tmp/sched.pid
-    RL_SCHED_PID=$(cat /tmp/sched.pid)
-    rl info started "$RL_SCHED" "pid=$RL_SCHED_PID" "$*"
 }
 
 rl_main() {

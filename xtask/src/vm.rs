@@ -122,7 +122,13 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
         );
         let job = test_job(&scheds, &scenarios, args.survival_secs);
         let (report, log) = boot_job(&ws, kernel, &base, &job, &args.vm, timeout, false)?;
-        rows.extend(summary_rows(kernel, &report, &scheds, &scenarios));
+        rows.extend(summary_rows(
+            kernel,
+            &report,
+            KERNEL_CHECKS,
+            &scheds,
+            &scenarios,
+        ));
         logs.push(log);
     }
     print_summary(&rows);
@@ -163,7 +169,7 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
         args.secs
     );
     let (report, log) = boot_job(&ws, kernel, &base, &job, &args.vm, timeout, true)?;
-    let rows = summary_rows(kernel, &report, &[], &[]);
+    let rows = summary_rows(kernel, &report, &[], &[], &[]);
     let problems: Vec<&Row> = rows.iter().filter(|r| !r.ok()).collect();
     println!("full VM log: {}", log.display());
     if !problems.is_empty() {
@@ -292,6 +298,7 @@ impl Row {
 fn summary_rows(
     kernel: &Kernel,
     report: &VmReport,
+    kernel_checks: &[&str],
     scheds: &[Scheduler],
     scenarios: &[&str],
 ) -> Vec<Row> {
@@ -332,7 +339,7 @@ fn summary_rows(
         };
         rows.push(row(&o.subject, &o.scenario, status, o.detail.clone()));
     }
-    let expected = KERNEL_CHECKS.iter().map(|c| ("kernel", *c)).chain(
+    let expected = kernel_checks.iter().map(|c| ("kernel", *c)).chain(
         scheds
             .iter()
             .flat_map(|s| scenarios.iter().map(move |c| (s.binary.as_str(), *c))),
@@ -457,6 +464,7 @@ mod tests {
         let rows = summary_rows(
             &kernel(),
             &report,
+            KERNEL_CHECKS,
             std::slice::from_ref(&sched),
             &["attach", "survival"],
         );
@@ -465,6 +473,7 @@ mod tests {
         let rows = summary_rows(
             &kernel(),
             &report,
+            KERNEL_CHECKS,
             std::slice::from_ref(&sched),
             &["attach", "sigterm"],
         );
@@ -474,7 +483,7 @@ mod tests {
         assert_eq!(missing[0].status, "MISSING");
 
         report.kernel_faults.push("Oops: int3".into());
-        let rows = summary_rows(&kernel(), &report, &[sched], &["attach"]);
+        let rows = summary_rows(&kernel(), &report, KERNEL_CHECKS, &[sched], &["attach"]);
         assert!(rows.iter().any(|r| r.status == "FAULT"));
     }
 
@@ -484,7 +493,7 @@ mod tests {
             errors: vec!["the guest never printed its first tagged line".into()],
             ..Default::default()
         };
-        let rows = summary_rows(&kernel(), &report, &[], &[]);
+        let rows = summary_rows(&kernel(), &report, KERNEL_CHECKS, &[], &[]);
         assert_eq!(rows.len(), 1);
         assert!(!rows[0].ok());
     }
