@@ -7,9 +7,14 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::deps::{self, DepsArgs};
+use crate::kernel::KERNEL_ENV;
 use crate::util;
 use crate::vm::{self, VmTestArgs};
 use crate::workspace::cargo;
+
+/// Kernels CI boots when none is named: the newest Debian kernel and the
+/// 6.18 series (the oldest sched_ext API generation we support there).
+const CI_KERNELS: &[&str] = &["latest", "6.18"];
 
 /// Options of `cargo xtask ci`.
 #[derive(Args, Debug, Clone, Default)]
@@ -17,6 +22,8 @@ pub struct CiArgs {
     /// Skip the VM tests (fmt, clippy and unit tests only).
     #[arg(long)]
     pub no_vm: bool,
+    /// Options of the vm-test step. Without --kernel/--kernel-version (and
+    /// no $RUSTLAND_KERNEL) CI boots the newest Debian kernel and a 6.18 one.
     #[command(flatten)]
     pub vm_test: VmTestArgs,
 }
@@ -55,8 +62,16 @@ pub fn run(args: &CiArgs) -> Result<()> {
         ),
         ("test", Box::new(|| cargo_step(&["test", "--workspace"]))),
     ];
+    let mut vm_test = args.vm_test.clone();
+    let kernel = &mut vm_test.vm.kernel;
+    if kernel.kernels.is_empty()
+        && kernel.kernel_versions.is_empty()
+        && std::env::var_os(KERNEL_ENV).is_none_or(|k| k.is_empty())
+    {
+        kernel.kernel_versions = CI_KERNELS.iter().map(|k| k.to_string()).collect();
+    }
     if !args.no_vm {
-        steps.push(("vm-test", Box::new(|| vm::vm_test(&args.vm_test))));
+        steps.push(("vm-test", Box::new(move || vm::vm_test(&vm_test))));
     }
 
     let mut results = Vec::new();
