@@ -42,6 +42,9 @@ pub struct SimConfig {
     pub sched_cost_per_dispatch_ns: u64,
     /// While user space holds tasks, it is woken at least this often, even if no CPU becomes free (ns).
     pub sched_tick_ns: u64,
+    /// The kernel's scheduler tick (ns): an expired slice is noticed only at the next multiple of it, as sched_ext
+    /// checks slices in the tick (4 ms with `HZ=250`). 0 ends slices exactly when they run out.
+    pub kernel_tick_ns: u64,
 }
 
 impl Default for SimConfig {
@@ -59,6 +62,7 @@ impl Default for SimConfig {
             sched_cost_per_event_ns: 1_000,
             sched_cost_per_dispatch_ns: 500,
             sched_tick_ns: 1_000_000,
+            kernel_tick_ns: 0,
         }
     }
 }

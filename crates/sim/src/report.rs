@@ -68,6 +68,9 @@ pub struct TaskReport {
     pub kernel_dispatches: u64,
     /// Times a `PREEMPT` dispatch took it off its CPU.
     pub preemptions: u64,
+    /// The longest time it was runnable without running, for any reason (after a wakeup, a preemption or an
+    /// expired slice), including a wait still going on at the end: what the watchdog looks at (ns).
+    pub max_wait_ns: u64,
     /// Whether it exited.
     pub exited: bool,
 }
@@ -95,6 +98,8 @@ pub struct GroupReport {
     pub user_dispatches: u64,
     /// Sum of kernel dispatches.
     pub kernel_dispatches: u64,
+    /// The longest [`TaskReport::max_wait_ns`] of its tasks.
+    pub max_wait_ns: u64,
 }
 
 /// Machine-wide figures.
@@ -112,6 +117,8 @@ pub struct Totals {
     pub latency: Latency,
     /// Completed work units of all tasks.
     pub completed: u64,
+    /// The longest [`TaskReport::max_wait_ns`] of all tasks.
+    pub max_wait_ns: u64,
     /// Weight-adjusted Jain fairness index over the hogs (tasks that never sleep): with
     /// `x = runtime / (weight * lifetime)` per hog, `(sum x)^2 / (n * sum x^2)`. 1.0 is perfectly fair; `1/n` is
     /// one hog getting everything. `None` with fewer than two hogs.
@@ -182,6 +189,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
             user_dispatches: t.user_dispatches,
             kernel_dispatches: t.kernel_dispatches,
             preemptions: t.preemptions,
+            max_wait_ns: t.max_wait_ns,
             exited: t.exited(),
         });
     }
@@ -207,6 +215,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
                 completed: 0,
                 user_dispatches: 0,
                 kernel_dispatches: 0,
+                max_wait_ns: 0,
             }
         })
         .collect();
@@ -219,6 +228,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         g.completed += t.completed;
         g.user_dispatches += t.user_dispatches;
         g.kernel_dispatches += t.kernel_dispatches;
+        g.max_wait_ns = g.max_wait_ns.max(t.max_wait_ns);
     }
 
     let hogs: Vec<f64> = sim
@@ -249,6 +259,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         sched_utilisation: sim.stats.sched_cpu_ns as f64 / per_cpu_time,
         latency: Latency::from_sorted(&all),
         completed: tasks.iter().map(|t| t.completed).sum(),
+        max_wait_ns: tasks.iter().map(|t| t.max_wait_ns).max().unwrap_or(0),
         fairness,
         tasks: tasks.len() as u64,
         exited: sim.stats.tasks_exited,
@@ -286,6 +297,20 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// Writes one line of the per-task table: a name column, then right-aligned columns.
+fn table_row(out: &mut String, head: [String; 9], counts: [String; 3]) {
+    let [name, rest @ ..] = head;
+    let _ = write!(out, "{name:<16}");
+    for (i, cell) in rest.iter().enumerate() {
+        let width = if i < 2 { 6 } else { 9 };
+        let _ = write!(out, " {cell:>width$}");
+    }
+    for cell in &counts {
+        let _ = write!(out, " {cell:>8}");
+    }
+    out.push('\n');
+}
+
 /// Above this many tasks, [`SimReport::render`] prints only per-group rows.
 const MAX_TASK_ROWS: usize = 40;
 
@@ -301,40 +326,29 @@ impl SimReport {
             self.nr_cpus,
             self.exit
         );
-        let _ = writeln!(
-            out,
-            "{:<16} {:>6} {:>6} {:>7} {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
-            "task",
-            "pid",
-            "weight",
-            "cpu%",
-            "runtime",
-            "lat-p50",
-            "lat-p99",
-            "lat-max",
-            "done",
-            "user",
-            "kernel"
-        );
+        let header = [
+            "task", "pid", "weight", "cpu%", "runtime", "lat-p50", "lat-p99", "lat-max", "wait-max",
+        ];
+        let tail = ["done", "user", "kernel"];
+        table_row(&mut out, header.map(String::from), tail.map(String::from));
         let individual = self.tasks.len() <= MAX_TASK_ROWS;
         for (gi, g) in self.groups.iter().enumerate() {
             if individual && !g.forked {
                 for t in self.tasks.iter().filter(|t| t.group == gi) {
-                    let _ = writeln!(
-                        out,
-                        "{:<16} {:>6} {:>6} {:>6.1}% {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
-                        t.comm,
-                        t.pid,
-                        t.weight,
-                        t.cpu_share * 100.0,
+                    let head = [
+                        t.comm.clone(),
+                        t.pid.to_string(),
+                        t.weight.to_string(),
+                        format!("{:.1}%", t.cpu_share * 100.0),
                         fmt_ns(t.runtime_ns),
                         fmt_ns(t.latency.p50_ns),
                         fmt_ns(t.latency.p99_ns),
                         fmt_ns(t.latency.max_ns),
-                        t.completed,
-                        t.user_dispatches,
-                        t.kernel_dispatches
-                    );
+                        fmt_ns(t.max_wait_ns),
+                    ];
+                    let counts = [t.completed, t.user_dispatches, t.kernel_dispatches]
+                        .map(|n| n.to_string());
+                    table_row(&mut out, head, counts);
                 }
             } else {
                 let weight = self
@@ -342,21 +356,20 @@ impl SimReport {
                     .iter()
                     .find(|t| t.group == gi)
                     .map_or(0, |t| t.weight);
-                let _ = writeln!(
-                    out,
-                    "{:<16} {:>6} {:>6} {:>6.1}% {:>10} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
+                let head = [
                     format!("{} (x{})", g.name, g.tasks),
-                    "-",
-                    weight,
-                    g.cpu_share * 100.0,
+                    "-".to_string(),
+                    weight.to_string(),
+                    format!("{:.1}%", g.cpu_share * 100.0),
                     fmt_ns(g.runtime_ns),
                     fmt_ns(g.latency.p50_ns),
                     fmt_ns(g.latency.p99_ns),
                     fmt_ns(g.latency.max_ns),
-                    g.completed,
-                    g.user_dispatches,
-                    g.kernel_dispatches
-                );
+                    fmt_ns(g.max_wait_ns),
+                ];
+                let counts =
+                    [g.completed, g.user_dispatches, g.kernel_dispatches].map(|n| n.to_string());
+                table_row(&mut out, head, counts);
             }
         }
         let t = &self.totals;
@@ -417,6 +430,9 @@ pub fn render_comparison(runs: &[(&str, &SimReport)]) -> String {
         row(format!("{} lat-p99", g.name), &|r| {
             fmt_ns(r.groups[gi].latency.p99_ns)
         });
+        row(format!("{} wait-max", g.name), &|r| {
+            fmt_ns(r.groups[gi].max_wait_ns)
+        });
         row(format!("{} done", g.name), &|r| {
             r.groups[gi].completed.to_string()
         });
@@ -433,6 +449,7 @@ pub fn render_comparison(runs: &[(&str, &SimReport)]) -> String {
     row("latency p50".into(), &|r| fmt_ns(r.totals.latency.p50_ns));
     row("latency p99".into(), &|r| fmt_ns(r.totals.latency.p99_ns));
     row("latency max".into(), &|r| fmt_ns(r.totals.latency.max_ns));
+    row("wait max".into(), &|r| fmt_ns(r.totals.max_wait_ns));
     row("completed".into(), &|r| r.totals.completed.to_string());
     row("user dispatches".into(), &|r| {
         r.counters.user_dispatches.to_string()

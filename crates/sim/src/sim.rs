@@ -70,6 +70,8 @@ pub(crate) struct Task {
     pub(crate) user_dispatches: u64,
     pub(crate) kernel_dispatches: u64,
     pub(crate) preemptions: u64,
+    /// Longest stretch runnable without running (ns).
+    pub(crate) max_wait_ns: u64,
 }
 
 impl Task {
@@ -378,6 +380,7 @@ impl Simulator {
             user_dispatches: 0,
             kernel_dispatches: 0,
             preemptions: 0,
+            max_wait_ns: 0,
         });
         self.live.push(idx);
         idx
@@ -454,6 +457,10 @@ impl Simulator {
     fn finish(&mut self) {
         for cpu in 0..self.cpus.len() {
             self.account(cpu);
+        }
+        let now = self.now;
+        for t in self.tasks.iter_mut().filter(|t| t.runnable_waiting()) {
+            t.max_wait_ns = t.max_wait_ns.max(now - t.runnable_since);
         }
         self.ended_ns = Some(self.now);
     }
@@ -751,9 +758,11 @@ impl Simulator {
         if task.slice_left == 0 {
             task.slice_left = self.cfg.default_slice_ns;
         }
+        let waited = now - task.runnable_since;
+        task.max_wait_ns = task.max_wait_ns.max(waited);
         if task.latency_pending {
             task.latency_pending = false;
-            self.latencies.push((t, now - task.runnable_since));
+            self.latencies.push((t, waited));
         }
         task.runnable_since = NEVER;
         let c = &mut self.cpus[cpu as usize];
@@ -770,8 +779,16 @@ impl Simulator {
         c.gen += 1;
         let (gen, start) = (c.gen, c.run_start);
         let task = &self.tasks[t as usize];
-        let left = task.slice_left.min(task.burst_left).min(task.work_left);
-        self.push(start.saturating_add(left), Ev::CpuStop { cpu, gen });
+        let own_end = start.saturating_add(task.burst_left.min(task.work_left));
+        let slice_end = start.saturating_add(task.slice_left);
+        let tick = self.cfg.kernel_tick_ns;
+        // Like the kernel, notice an expired slice only at the next tick (when a tick is configured).
+        let slice_end = if tick == 0 {
+            slice_end
+        } else {
+            slice_end.div_ceil(tick).saturating_mul(tick)
+        };
+        self.push(own_end.min(slice_end), Ev::CpuStop { cpu, gen });
     }
 
     /// Charges the CPU time the running task of `cpu` used since its stretch started.

@@ -296,6 +296,8 @@ pub struct SimOverrides {
     pub sched_cost_per_dispatch_ns: Option<u64>,
     /// [`SimConfig::sched_tick_ns`].
     pub sched_tick_ns: Option<u64>,
+    /// [`SimConfig::kernel_tick_ns`].
+    pub kernel_tick_ns: Option<u64>,
 }
 
 impl SimOverrides {
@@ -327,6 +329,7 @@ impl SimOverrides {
             self.sched_cost_per_dispatch_ns,
         );
         set(&mut config.sched_tick_ns, self.sched_tick_ns);
+        set(&mut config.kernel_tick_ns, self.kernel_tick_ns);
     }
 }
 
@@ -490,6 +493,7 @@ struct FileSim {
     event_cost: Option<Dur>,
     dispatch_cost: Option<Dur>,
     tick: Option<Dur>,
+    kernel_tick: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -527,6 +531,7 @@ impl FileWorkload {
             sched_cost_per_event_ns: s.event_cost.map(|d| d.0),
             sched_cost_per_dispatch_ns: s.dispatch_cost.map(|d| d.0),
             sched_tick_ns: s.tick.map(|d| d.0),
+            kernel_tick_ns: s.kernel_tick.map(|d| d.0),
         };
         let tasks = self
             .task

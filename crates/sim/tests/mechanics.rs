@@ -580,3 +580,35 @@ fn bundled_workload_files_parse_and_run() {
         assert!(out.report.totals.runtime_ns > 0, "{}", path.display());
     }
 }
+
+#[test]
+fn with_a_kernel_tick_slices_end_on_tick_boundaries() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(2));
+    let run = |tick| {
+        let cfg = SimConfig {
+            kernel_tick_ns: tick,
+            sched_cost_per_event_ns: 0,
+            sched_cost_per_dispatch_ns: 0,
+            ..config(1, 400 * MS)
+        };
+        simulate(Recorder::new(Fcfs::with_slice(MS)), cfg, &workload).unwrap()
+    };
+    let exact = run(0);
+    let ticked = run(4 * MS);
+    // Every stop of a preempted hog falls on a tick.
+    let stops: Vec<u64> = ticked
+        .policy
+        .enqueued
+        .iter()
+        .filter(|t| t.flags.contains(EnqueueFlags::PREEMPTED))
+        .map(|t| t.stop_ns)
+        .collect();
+    assert!(stops.len() > 20);
+    assert!(stops.iter().all(|s| s % (4 * MS) == 0), "{stops:?}");
+    // 1 ms slices last a whole tick: about a quarter of the switches.
+    let (e, t) = (
+        exact.report.counters.user_dispatches,
+        ticked.report.counters.user_dispatches,
+    );
+    assert!(t * 3 < e, "exact {e} vs ticked {t}");
+}

@@ -120,8 +120,56 @@ fn vruntime_wakes_an_interactive_task_faster_than_fifo_and_rr() {
     assert!(vr.p99_ns < rr.p99_ns, "vruntime {vr:?} vs rr {rr:?}");
 }
 
+/// Two hogs and an interactive task, and for `storm_ns` two fork streams that together want 3 CPUs of the 2.
+fn fork_storm(storm_ns: u64) -> Workload {
+    let every = 100 * US;
+    Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(
+            TaskSpec::fork("fork", every, 150 * US)
+                .count(2)
+                .max_forks(storm_ns / every),
+        )
+        .with(TaskSpec::interactive("ui", 100 * US, 10 * MS))
+}
+
 #[test]
-fn vruntime_starves_nobody_under_a_fork_storm() {
+#[ignore = "fails: vruntime starves the hogs for the whole storm (new tasks enter at min_vruntime, which stops \
+            advancing while only fresh children are picked)"]
+fn vruntime_starves_nobody_under_an_overloading_fork_storm() {
+    check_nobody_starves_in_a_storm(Vruntime::default());
+}
+
+#[test]
+fn fifo_and_rr_starve_nobody_under_an_overloading_fork_storm() {
+    check_nobody_starves_in_a_storm(Fifo::default());
+    check_nobody_starves_in_a_storm(RoundRobin::default());
+}
+
+/// The storm lasts 2 s and more than fills the machine, so waits grow with the backlog; but every task must still
+/// get a CPU during the storm, not only after it.
+fn check_nobody_starves_in_a_storm<P: Policy>(policy: P) {
+    let storm = 2 * S;
+    let cfg = SimConfig {
+        watchdog_timeout_ns: 10 * S,
+        ..config(2, 4 * S)
+    };
+    let report = simulate(policy, cfg, &fork_storm(storm)).unwrap().report;
+    assert_eq!(report.exit.kind, ExitKind::Done, "{}", report.exit);
+    assert_eq!(group(&report, "fork").exited, 2 * storm / (100 * US));
+    for t in &report.tasks {
+        assert!(
+            t.max_wait_ns < storm,
+            "{}[{}] waited {} ns to run",
+            t.comm,
+            t.pid,
+            t.max_wait_ns
+        );
+    }
+}
+
+#[test]
+fn vruntime_starves_nobody_under_a_steady_fork_stream() {
     let workload = Workload::new()
         .with(TaskSpec::hog("hog").count(2))
         .with(TaskSpec::fork("fork", 500 * US, 200 * US).count(2))

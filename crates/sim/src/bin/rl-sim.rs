@@ -31,6 +31,9 @@ struct Args {
     /// Turn the kernel side's idle-CPU fast path off, so the policy sees every wakeup.
     #[arg(long)]
     no_fast_path: bool,
+    /// The kernel's scheduler tick, e.g. `4ms` for HZ=250: slices end on tick boundaries (default: exactly).
+    #[arg(long, value_parser = parse_duration)]
+    kernel_tick: Option<u64>,
     /// Slice of the policy (fifo, vruntime) or quantum (rr), e.g. `5ms`; the policy's default otherwise.
     #[arg(long, value_parser = parse_duration)]
     slice: Option<u64>,
@@ -70,6 +73,9 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     if let Some(c) = args.cpus {
         config.nr_cpus = c;
     }
+    if let Some(t) = args.kernel_tick {
+        config.kernel_tick_ns = t;
+    }
     if args.no_fast_path {
         config.idle_fast_path = false;
     }
@@ -82,9 +88,13 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     };
     let mut reports = Vec::new();
     for &p in policies {
-        let (name, report) = run_one(p, args.slice, &config, &workload)?;
-        println!("{}", report.render(name));
-        reports.push((name, report));
+        let run = run_one(p, args.slice, &config, &workload)?;
+        print!("{}", run.report.render(run.name));
+        if !run.metrics.is_empty() {
+            println!("policy {}:{}", run.name, run.metrics);
+        }
+        println!();
+        reports.push((run.name, run.report));
     }
     if reports.len() > 1 {
         let runs: Vec<(&str, &SimReport)> = reports.iter().map(|(n, r)| (*n, r)).collect();
@@ -97,19 +107,32 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(reports.iter().any(|(_, r)| r.exit.is_error()))
 }
 
+/// One policy's run.
+struct Run {
+    name: &'static str,
+    report: SimReport,
+    /// The policy's own metrics, as ` key=value` pairs.
+    metrics: String,
+}
+
 fn run_one(
     policy: PolicyArg,
     slice: Option<u64>,
     config: &SimConfig,
     workload: &Workload,
-) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
-    fn go<P: Policy>(
-        p: P,
-        c: &SimConfig,
-        w: &Workload,
-    ) -> Result<(&'static str, SimReport), Box<dyn std::error::Error>> {
+) -> Result<Run, Box<dyn std::error::Error>> {
+    fn go<P: Policy>(p: P, c: &SimConfig, w: &Workload) -> Result<Run, Box<dyn std::error::Error>> {
         let name = p.name();
-        Ok((name, simulate(p, c.clone(), w)?.report))
+        let outcome = simulate(p, c.clone(), w)?;
+        let mut metrics = String::new();
+        outcome
+            .policy
+            .metrics(&mut |key, value| metrics.push_str(&format!(" {key}={value}")));
+        Ok(Run {
+            name,
+            report: outcome.report,
+            metrics,
+        })
     }
     match policy {
         PolicyArg::Fifo => {
