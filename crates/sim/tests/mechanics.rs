@@ -612,3 +612,139 @@ fn with_a_kernel_tick_slices_end_on_tick_boundaries() {
     );
     assert!(t * 3 < e, "exact {e} vs ticked {t}");
 }
+
+/// A policy that does everything a policy may do, at random: holds tasks for a while, dispatches in random order
+/// to random (also invalid) CPUs or the shared queue, with random slices (0 included) and preemption, claims idle
+/// CPUs it then ignores, and re-sends old dispatches (stale copies).
+struct Chaos {
+    rng: u64,
+    queue: Vec<QueuedTask>,
+    sent: Vec<Dispatch>,
+    nr_cpus: u32,
+}
+
+impl Chaos {
+    fn next(&mut self, n: u64) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % n
+    }
+}
+
+impl Policy for Chaos {
+    fn name(&self) -> &'static str {
+        "chaos"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
+        self.nr_cpus = ctx.nr_cpus();
+        self.queue.push(task);
+    }
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+        if self.next(10) == 0 && !self.sent.is_empty() {
+            let i = self.next(self.sent.len() as u64) as usize;
+            return Some(self.sent[i]);
+        }
+        if self.queue.is_empty() || self.next(8) == 0 {
+            return None;
+        }
+        let i = self.next(self.queue.len() as u64) as usize;
+        let task = self.queue.swap_remove(i);
+        let target = match self.next(4) {
+            0 => CpuTarget::Any,
+            1 => ctx
+                .pick_idle_cpu(&task)
+                .map_or(CpuTarget::Any, CpuTarget::Cpu),
+            _ => CpuTarget::Cpu(self.next(u64::from(self.nr_cpus) + 2) as u32),
+        };
+        if self.next(6) == 0 {
+            let _ = ctx.pick_idle_cpu(&task); // claimed and not used
+        }
+        let slice = [0, 50 * US, 3 * MS][self.next(3) as usize];
+        let mut d = task.dispatch(target, slice).with_vtime(self.next(1000));
+        if self.next(5) == 0 {
+            d = d.with_flags(DispatchFlags::PREEMPT);
+        }
+        if self.sent.len() < 64 {
+            self.sent.push(d);
+        } else {
+            let j = self.next(64) as usize;
+            self.sent[j] = d;
+        }
+        Some(d)
+    }
+    fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
+        self.queue.retain(|t| t.pid != pid);
+    }
+    fn nr_queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[test]
+fn accounting_invariants_hold_under_a_chaotic_policy() {
+    // How often the mechanisms under test were exercised: cancelled, bounced, congested, full.
+    let mut seen = [0u64; 4];
+    for seed in 1..=6u64 {
+        let cfg = SimConfig {
+            seed,
+            ring_capacity: 1 + seed as usize % 3,
+            dispatch_capacity: 3,
+            kernel_tick_ns: if seed % 2 == 0 { MS } else { 0 },
+            idle_fast_path: seed % 3 != 0,
+            ..config(3, 300 * MS)
+        };
+        let workload = mixed_workload()
+            .with(TaskSpec::hog("pinned").cpus([2]).exit_after_ns(50 * MS))
+            .with(
+                TaskSpec::interactive("late", 20 * US, 500 * US)
+                    .count(3)
+                    .start_ns(100 * MS),
+            );
+        let policy = Recorder::new(Chaos {
+            rng: seed * 0x9E37_79B9 + 1,
+            queue: Vec::new(),
+            sent: Vec::new(),
+            nr_cpus: 3,
+        });
+        let out = simulate(policy, cfg, &workload).unwrap();
+        let r = &out.report;
+        assert_eq!(r.exit.kind, ExitKind::Done, "seed {seed}: {}", r.exit);
+        let c = r.counters;
+        // Every dispatch the loop delivered was either applied or cancelled.
+        assert_eq!(
+            c.user_dispatches + c.cancelled_dispatches,
+            out.run.stats.dispatched,
+            "seed {seed}"
+        );
+        seen[0] += c.cancelled_dispatches;
+        seen[1] += c.bounced_dispatches;
+        seen[2] += c.congested_dispatches;
+        seen[3] += out.run.stats.full;
+        // CPU time is conserved: tasks and the scheduler never use more than the machine has.
+        let machine = u64::from(r.nr_cpus) * r.elapsed_ns;
+        assert!(
+            r.totals.runtime_ns + r.totals.sched_cpu_ns <= machine,
+            "seed {seed}"
+        );
+        for t in &r.tasks {
+            assert!(t.runtime_ns <= t.lifetime_ns, "seed {seed}: {t:?}");
+        }
+        // The pinned task ran only where allowed.
+        let pinned = r.tasks.iter().find(|t| t.comm == "pinned").unwrap().pid;
+        assert!(out
+            .policy
+            .enqueued
+            .iter()
+            .filter(|t| t.pid == pinned && t.start_ns > 0)
+            .all(|t| t.prev_cpu == 2));
+        let mut exits = out.policy.exits.clone();
+        exits.sort_unstable();
+        let exited: Vec<Pid> = r.tasks.iter().filter(|t| t.exited).map(|t| t.pid).collect();
+        assert_eq!(exits, exited, "seed {seed}");
+    }
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "cancelled, bounced, congested, full: {seen:?}"
+    );
+}
