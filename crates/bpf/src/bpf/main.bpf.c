@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * rustland: a policy-agnostic sched_ext dispatcher whose scheduling decisions are taken in user space.
+ *
+ * Data flow
+ * ---------
+ * - ops.enqueue() hands a runnable task to user space as an rl_queued_task record in the @queued ring
+ *   (BPF_MAP_TYPE_RINGBUF) and records it in @custody (pid -> enqueue sequence number).
+ * - User space answers with rl_dispatch records in the @dispatched ring (BPF_MAP_TYPE_USER_RINGBUF), drained by
+ *   ops.dispatch() in batches. A dispatch is applied only if it matches the task's entry in @custody; anything else
+ *   is stale and counted as cancelled.
+ * - The user-space scheduler is itself a task (@usersched_pid). When it yields with nothing to do it is parked: it
+ *   stays runnable in our custody but in no DSQ, and ops.dispatch() puts it on a CPU only when there is work.
+ *
+ * Fast paths that bypass user space: a waking task with an idle CPU (select_cpu), per-CPU kthreads and
+ * memory-management kthreads, a task that is the last runnable one on its CPU while user space has nothing pending,
+ * and a full ring ("congested").
+ *
+ * Latency: a task queued on wakeup while no CPU is idle preempts the CPU whose current task has run longest, so the
+ * user-space scheduler runs at once instead of after a CPU hog's slice.
+ *
+ * Unresponsive user space: if the user-space scheduler has not run for @fallback_ns while tasks sit in its custody,
+ * ops.dispatch() moves them to the shared DSQ itself and ops.enqueue() bypasses user space ("fallback") until it
+ * runs again. A heartbeat timer makes sure both happen even on an idle machine.
+ */
+#include <scx/common.bpf.h>
+#include "intf.h"
+
+char _license[] SEC("license") = "GPL";
+
+UEI_DEFINE(uei);
+
+/* DSQ ids: 0..nr_cpu_ids-1 are per-CPU DSQs, then the shared one. All are vtime ordered. */
+#define SHARED_DSQ		((u64)RL_MAX_CPUS)
+
+#define NSEC_PER_MSEC		1000000ULL
+
+/* Set by user space before load. */
+const volatile s32 usersched_pid;		/* thread id of the user-space scheduler */
+const volatile bool builtin_idle = true;	/* select_cpu dispatches to idle CPUs directly */
+const volatile bool numa_local_idle;		/* idle CPUs are picked in the task's NUMA node */
+const volatile bool debug;			/* bpf_printk tracing */
+const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;	/* slice of kernel-side dispatches */
+const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* user space silent longer: fallback */
+const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period */
+const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
+
+/* Written by user space at run time (how many tasks it still holds). */
+volatile u64 nr_scheduled;
+
+/* Read by user space. */
+struct rl_counters counters;
+
+/* Internal state. */
+static u64 nr_cpu_ids;
+static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU soon */
+static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
+static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
+static volatile bool in_fallback;
+static u64 cpu_started_ns[RL_MAX_CPUS];	/* when the current task started on each CPU, 0 if idle */
+
+#define dbg(fmt, args...)					\
+	do {							\
+		if (debug)					\
+			bpf_printk(fmt, ##args);		\
+	} while (0)
+
+#define stat_inc(field) __sync_fetch_and_add(&counters.field, 1)
+#define stat_dec(field) __sync_fetch_and_sub(&counters.field, 1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, RL_RING_RECORDS * sizeof(struct rl_queued_task));
+} queued SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_USER_RINGBUF);
+	__uint(max_entries, RL_RING_RECORDS * sizeof(struct rl_dispatch));
+} dispatched SEC(".maps");
+
+/* Tasks in user space's custody: pid -> enqueue sequence number of the record user space holds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RL_RING_RECORDS);
+	__type(key, u32);
+	__type(value, u64);
+} custody SEC(".maps");
+
+struct task_ctx {
+	u64 start_ns;
+	u64 stop_ns;
+	u64 exec_runtime_ns;
+	u64 enq_seq;
+	bool is_new;
+	bool seen;		/* user space has been told about this task */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct task_ctx);
+} task_ctx_stor SEC(".maps");
+
+struct heartbeat {
+	struct bpf_timer timer;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct heartbeat);
+} heartbeat_map SEC(".maps");
+
+static struct task_ctx *lookup_task_ctx(const struct task_struct *p)
+{
+	return bpf_task_storage_get(&task_ctx_stor, (struct task_struct *)p, 0, 0);
+}
+
+static __always_inline bool is_usersched(const struct task_struct *p)
+{
+	return p->pid == usersched_pid;
+}
+
+static u64 now_ns(void)
+{
+	/* CLOCK_MONOTONIC, the clock user space reads. */
+	return bpf_ktime_get_ns();
+}
+
+static u64 kernel_slice(void)
+{
+	return slice_ns ?: SCX_SLICE_DFL;
+}
+
+/* Tasks that must never wait for user space: per-CPU kthreads and memory-management kthreads. */
+static bool must_bypass(const struct task_struct *p)
+{
+	if (p->flags & (PF_KSWAPD | PF_KCOMPACTD))
+		return true;
+	if (!(p->flags & PF_KTHREAD))
+		return false;
+	if (p->nr_cpus_allowed == 1)
+		return true;
+	/* khugepaged has no PF_ flag of its own. */
+	return p->comm[0] == 'k' && p->comm[1] == 'h' && p->comm[2] == 'u' && p->comm[3] == 'g' &&
+	       p->comm[4] == 'e' && p->comm[5] == 'p';
+}
+
+static bool is_pinned(const struct task_struct *p)
+{
+	return p->nr_cpus_allowed == 1 || is_migration_disabled(p);
+}
+
+static bool usersched_has_work(void)
+{
+	return nr_scheduled || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0;
+}
+
+/*
+ * User space is unresponsive when it holds tasks but has not run for @fallback_ns. Entering and leaving the state is
+ * counted once per episode.
+ */
+static bool usersched_unresponsive(u64 now)
+{
+	bool silent = usersched_cpu < 0 && counters.nr_custody > 0 &&
+		      now > usersched_seen_ns && now - usersched_seen_ns > fallback_ns;
+
+	if (silent != in_fallback) {
+		in_fallback = silent;
+		if (silent) {
+			stat_inc(fallback_episodes);
+			dbg("rustland: user space silent, fallback on");
+		}
+	}
+	return silent;
+}
+
+static s32 pick_idle(const struct task_struct *p, s32 prev_cpu)
+{
+	s32 cpu;
+
+	if (prev_cpu >= 0 && bpf_cpumask_test_cpu(prev_cpu, p->cpus_ptr) &&
+	    scx_bpf_test_and_clear_cpu_idle(prev_cpu))
+		return prev_cpu;
+	if (is_pinned(p))
+		return -EBUSY;
+	if (numa_local_idle && prev_cpu >= 0) {
+		cpu = __COMPAT_scx_bpf_pick_idle_cpu_node(p->cpus_ptr, __COMPAT_scx_bpf_cpu_node(prev_cpu),
+							  __COMPAT_ENUM_OR_ZERO(enum scx_pick_idle_cpu_flags,
+										SCX_PICK_IDLE_IN_NODE));
+		if (cpu >= 0)
+			return cpu;
+	}
+	return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+}
+
+/* Claim any idle online CPU, or return a negative errno. */
+static s32 pick_any_idle_cpu(void)
+{
+	const struct cpumask *online;
+	s32 cpu;
+
+	online = scx_bpf_get_online_cpumask();
+	cpu = scx_bpf_pick_idle_cpu(online, 0);
+	scx_bpf_put_cpumask(online);
+	return cpu;
+}
+
+/* Preempt the CPU whose current task has run longest, if it ran at least @preempt_min_ns. */
+static void kick_victim(void)
+{
+	u64 now = now_ns(), oldest = 0;
+	s32 cpu, victim = -1;
+
+	bpf_for(cpu, 0, nr_cpu_ids) {
+		u64 *started;
+
+		if (cpu >= RL_MAX_CPUS)
+			break;
+		started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+		if (!started || !*started)
+			continue;
+		if (victim < 0 || *started < oldest) {
+			victim = cpu;
+			oldest = *started;
+		}
+	}
+	if (victim >= 0 && now > oldest && now - oldest >= preempt_min_ns)
+		scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
+}
+
+/*
+ * Make the user-space scheduler run promptly: wake an idle CPU for it, or (if @preempt) preempt the CPU whose
+ * current task has run longest.
+ */
+static void kick_usersched(bool preempt)
+{
+	s32 cpu;
+
+	__sync_fetch_and_or(&usersched_needed, 1);
+
+	/* Running already: it sees the new record before it parks itself (see ops.enqueue()). */
+	if (usersched_cpu >= 0)
+		return;
+
+	cpu = pick_any_idle_cpu();
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	else if (preempt)
+		kick_victim();
+}
+
+/* Kick @cpu after inserting a task into its DSQ (preempting its current task if asked). */
+static void kick_target(s32 cpu, bool preempt)
+{
+	if (preempt)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	else if (cpu != bpf_get_smp_processor_id())
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+}
+
+/* Insert @p into the shared DSQ and wake a CPU that can run it. */
+static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_flags, bool preempt)
+{
+	s32 cpu;
+
+	if (is_pinned(p)) {
+		cpu = scx_bpf_task_cpu(p);
+		scx_bpf_dsq_insert_vtime(p, cpu, slice, vtime, enq_flags);
+		kick_target(cpu, preempt);
+		return;
+	}
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice, vtime, enq_flags);
+	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	else if (preempt)
+		kick_victim();
+}
+
+s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	bool is_idle = false;
+	s32 cpu;
+
+	if (!builtin_idle || is_usersched(p))
+		return prev_cpu;
+
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), 0);
+		stat_inc(kernel_dispatches);
+	}
+	return cpu;
+}
+
+/* Hand @p to user space. Returns false if the ring or the custody map is full. */
+static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	struct rl_queued_task *rec;
+	u32 pid = p->pid;
+	u64 seq = tctx->enq_seq + 1;
+	u64 flags = 0;
+
+	if (bpf_map_update_elem(&custody, &pid, &seq, BPF_ANY))
+		return false;
+
+	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
+	if (!rec) {
+		bpf_map_delete_elem(&custody, &pid);
+		return false;
+	}
+	/* The custody entry is ours (a stale one for this pid was overwritten, not added). */
+	tctx->enq_seq = seq;
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		flags |= RL_ENQ_WAKEUP;
+	if (tctx->is_new)
+		flags |= RL_ENQ_NEW;
+	else if (!(enq_flags & SCX_ENQ_WAKEUP))
+		flags |= RL_ENQ_PREEMPTED;
+	tctx->is_new = false;
+	tctx->seen = true;
+
+	rec->kind = RL_MSG_QUEUED;
+	rec->pid = p->pid;
+	rec->prev_cpu = scx_bpf_task_cpu(p);
+	rec->nr_cpus_allowed = p->nr_cpus_allowed;
+	rec->flags = flags;
+	rec->start_ns = tctx->start_ns;
+	rec->stop_ns = tctx->stop_ns;
+	rec->exec_runtime_ns = tctx->exec_runtime_ns;
+	rec->weight = p->scx.weight;
+	rec->vtime = p->scx.dsq_vtime;
+	rec->enq_seq = seq;
+	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	stat_inc(queued_sent);
+	return true;
+}
+
+void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx;
+	u32 pid = p->pid;
+	bool was_in_custody;
+
+	if (is_usersched(p)) {
+		/*
+		 * Parked unless it woke up (it must see why) or there is work. Work that arrives later sets
+		 * usersched_needed and ops.dispatch() puts it back on a CPU.
+		 */
+		if ((enq_flags & SCX_ENQ_WAKEUP) || usersched_has_work()) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
+			if (enq_flags & SCX_ENQ_LAST)
+				scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
+		}
+		return;
+	}
+
+	if (must_bypass(p)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), enq_flags);
+		stat_inc(kernel_dispatches);
+		return;
+	}
+
+	/* Last runnable task on this CPU and user space has nothing pending: keep it running. */
+	if ((enq_flags & SCX_ENQ_LAST) && !usersched_has_work()) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), enq_flags);
+		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
+		stat_inc(kernel_dispatches);
+		return;
+	}
+
+	if (usersched_unresponsive(now_ns())) {
+		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
+		stat_inc(fallback_dispatches);
+		return;
+	}
+
+	tctx = lookup_task_ctx(p);
+	was_in_custody = bpf_map_lookup_elem(&custody, &pid) != NULL;
+	if (!tctx || !queue_to_user(p, tctx, enq_flags)) {
+		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
+		stat_inc(congested_dispatches);
+		return;
+	}
+	if (!was_in_custody)
+		stat_inc(nr_custody);
+
+	/*
+	 * A woken task must not wait for a CPU hog's slice to end before user space sees it: preempt if needed. A task
+	 * that was the last one on its CPU leaves that CPU idle: kick it so it runs the user-space scheduler.
+	 */
+	if (enq_flags & SCX_ENQ_WAKEUP) {
+		kick_usersched(true);
+	} else if (enq_flags & SCX_ENQ_LAST) {
+		__sync_fetch_and_or(&usersched_needed, 1);
+		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
+	} else {
+		kick_usersched(false);
+	}
+}
+
+/* Drop @p from user space's custody (it left our hands without a dispatch). */
+static void custody_forget(const struct task_struct *p)
+{
+	u32 pid = p->pid;
+
+	if (!bpf_map_delete_elem(&custody, &pid))
+		stat_dec(nr_custody);
+}
+
+void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
+{
+	custody_forget(p);
+}
+
+/* Apply one dispatch from user space. */
+static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
+{
+	const struct rl_dispatch *d;
+	struct task_struct *p;
+	u64 *seq;
+	u32 pid;
+	s32 cpu;
+	bool preempt;
+
+	d = bpf_dynptr_data(dynptr, 0, sizeof(*d));
+	if (!d)
+		return 0;
+
+	pid = d->pid;
+	seq = bpf_map_lookup_elem(&custody, &pid);
+	if (!seq || *seq != d->enq_seq || bpf_map_delete_elem(&custody, &pid)) {
+		stat_inc(cancelled_dispatches);
+		return !scx_bpf_dispatch_nr_slots();
+	}
+	stat_dec(nr_custody);
+
+	p = bpf_task_from_pid(pid);
+	if (!p) {
+		stat_inc(cancelled_dispatches);
+		return !scx_bpf_dispatch_nr_slots();
+	}
+
+	preempt = d->flags & RL_DISPATCH_PREEMPT;
+	cpu = d->cpu;
+	if (d->cpu == RL_CPU_ANY) {
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
+	} else if (cpu < 0 || cpu >= nr_cpu_ids || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) ||
+		   (is_pinned(p) && cpu != scx_bpf_task_cpu(p))) {
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
+		stat_inc(bounced_dispatches);
+	} else {
+		scx_bpf_dsq_insert_vtime(p, cpu, d->slice_ns, d->vtime, 0);
+		kick_target(cpu, preempt);
+	}
+	stat_inc(user_dispatches);
+	dbg("rustland: dispatch pid=%d cpu=%d", pid, d->cpu);
+	bpf_task_release(p);
+
+	return !scx_bpf_dispatch_nr_slots();
+}
+
+/* Fallback: move a task out of silent user space's custody into the shared DSQ. */
+static long fallback_one(struct bpf_map *map, u32 *pid, u64 *seq, void *ctx)
+{
+	struct task_struct *p;
+
+	if (!scx_bpf_dispatch_nr_slots())
+		return 1;
+	if (bpf_map_delete_elem(map, pid))
+		return 0;
+	stat_dec(nr_custody);
+
+	p = bpf_task_from_pid(*pid);
+	if (!p)
+		return 0;
+	insert_shared(p, kernel_slice(), p->scx.dsq_vtime, 0, false);
+	stat_inc(fallback_dispatches);
+	bpf_task_release(p);
+	return 0;
+}
+
+static void dispatch_usersched(void)
+{
+	struct task_struct *p;
+
+	p = bpf_task_from_pid(usersched_pid);
+	if (!p)
+		return;
+	/* Ignored by the kernel unless the scheduler is parked (queued and in no DSQ). */
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+	bpf_task_release(p);
+}
+
+void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
+{
+	if (usersched_unresponsive(now_ns()))
+		bpf_for_each_map_elem(&custody, fallback_one, NULL, 0);
+
+	if (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work())
+		dispatch_usersched();
+
+	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
+
+	if (scx_bpf_dsq_move_to_local(cpu, 0))
+		return;
+	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
+}
+
+void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
+{
+	struct task_ctx *tctx;
+
+	if (!(enq_flags & SCX_ENQ_WAKEUP))
+		return;
+	tctx = lookup_task_ctx(p);
+	if (tctx)
+		tctx->exec_runtime_ns = 0;
+}
+
+void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+	u64 now = now_ns();
+	struct task_ctx *tctx;
+	u64 *started;
+
+	if (is_usersched(p)) {
+		usersched_cpu = cpu;
+		usersched_seen_ns = now;
+		return;
+	}
+
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	if (started)
+		*started = now;
+	stat_inc(nr_running);
+
+	tctx = lookup_task_ctx(p);
+	if (tctx)
+		tctx->start_ns = now;
+}
+
+void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+	u64 now = now_ns();
+	struct task_ctx *tctx;
+	u64 *started;
+
+	if (is_usersched(p)) {
+		usersched_cpu = -1;
+		usersched_seen_ns = now;
+		return;
+	}
+
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	if (started)
+		*started = 0;
+	stat_dec(nr_running);
+
+	tctx = lookup_task_ctx(p);
+	if (tctx) {
+		tctx->stop_ns = now;
+		if (now > tctx->start_ns)
+			tctx->exec_runtime_ns += now - tctx->start_ns;
+	}
+}
+
+void BPF_STRUCT_OPS(rustland_enable, struct task_struct *p)
+{
+	p->scx.dsq_vtime = 0;
+}
+
+s32 BPF_STRUCT_OPS(rustland_init_task, struct task_struct *p, struct scx_init_task_args *args)
+{
+	struct task_ctx *tctx;
+
+	tctx = bpf_task_storage_get(&task_ctx_stor, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!tctx)
+		return -ENOMEM;
+	tctx->is_new = true;
+	return 0;
+}
+
+void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_task_args *args)
+{
+	struct rl_queued_task *rec;
+	struct task_ctx *tctx;
+
+	custody_forget(p);
+
+	tctx = lookup_task_ctx(p);
+	if (!tctx || !tctx->seen || is_usersched(p))
+		return;
+
+	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
+	if (!rec) {
+		stat_inc(exits_lost);
+		return;
+	}
+	__builtin_memset(rec, 0, sizeof(*rec));
+	rec->kind = RL_MSG_EXITED;
+	rec->pid = p->pid;
+	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	stat_inc(exits_sent);
+}
+
+/*
+ * Heartbeat: keeps the user-space scheduler running at least every @heartbeat_ns (so the watchdog never sees it
+ * starve on an idle machine) and, when user space is silent, wakes a CPU so ops.dispatch() runs the fallback.
+ */
+static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
+{
+	u64 now = now_ns();
+	s32 cpu;
+
+	if (usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns) {
+		__sync_fetch_and_or(&usersched_needed, 1);
+		cpu = pick_any_idle_cpu();
+		if (cpu >= 0)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	}
+	if (usersched_unresponsive(now)) {
+		cpu = pick_any_idle_cpu();
+		if (cpu >= 0)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	}
+
+	if (bpf_timer_start(timer, heartbeat_ns, 0))
+		scx_bpf_error("failed to re-arm the heartbeat timer");
+	return 0;
+}
+
+/* Find and claim an idle CPU for a task on behalf of user space. Returns the CPU or a negative errno. */
+SEC("syscall")
+int rl_pick_idle_cpu(struct rl_pick_idle_arg *arg)
+{
+	struct task_struct *p;
+	s32 cpu;
+
+	p = bpf_task_from_pid(arg->pid);
+	if (!p)
+		return -ESRCH;
+	cpu = pick_idle(p, arg->prev_cpu);
+	bpf_task_release(p);
+	return cpu;
+}
+
+s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
+{
+	struct bpf_timer *timer;
+	u32 key = 0;
+	s32 cpu;
+	int err;
+
+	nr_cpu_ids = scx_bpf_nr_cpu_ids();
+	if (nr_cpu_ids > RL_MAX_CPUS) {
+		scx_bpf_error("%llu CPUs, at most %d supported", nr_cpu_ids, RL_MAX_CPUS);
+		return -E2BIG;
+	}
+
+	bpf_for(cpu, 0, nr_cpu_ids) {
+		err = scx_bpf_create_dsq(cpu, -1);
+		if (err) {
+			scx_bpf_error("failed to create the DSQ of CPU %d: %d", cpu, err);
+			return err;
+		}
+	}
+	err = scx_bpf_create_dsq(SHARED_DSQ, -1);
+	if (err) {
+		scx_bpf_error("failed to create the shared DSQ: %d", err);
+		return err;
+	}
+
+	usersched_seen_ns = now_ns();
+
+	timer = bpf_map_lookup_elem(&heartbeat_map, &key);
+	if (!timer) {
+		scx_bpf_error("heartbeat timer missing");
+		return -ENOENT;
+	}
+	bpf_timer_init(timer, &heartbeat_map, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(timer, heartbeat_fn);
+	err = bpf_timer_start(timer, heartbeat_ns, 0);
+	if (err) {
+		scx_bpf_error("failed to start the heartbeat timer: %d", err);
+		return err;
+	}
+	return 0;
+}
+
+void BPF_STRUCT_OPS(rustland_exit, struct scx_exit_info *ei)
+{
+	UEI_RECORD(uei, ei);
+}
+
+SCX_OPS_DEFINE(rustland,
+	       .select_cpu		= (void *)rustland_select_cpu,
+	       .enqueue			= (void *)rustland_enqueue,
+	       .dequeue			= (void *)rustland_dequeue,
+	       .dispatch		= (void *)rustland_dispatch,
+	       .runnable		= (void *)rustland_runnable,
+	       .running			= (void *)rustland_running,
+	       .stopping		= (void *)rustland_stopping,
+	       .enable			= (void *)rustland_enable,
+	       .init_task		= (void *)rustland_init_task,
+	       .exit_task		= (void *)rustland_exit_task,
+	       .init			= (void *)rustland_init,
+	       .exit			= (void *)rustland_exit,
+	       .flags			= SCX_OPS_ENQ_LAST,
+	       .timeout_ms		= 5000,
+	       .dispatch_max_batch	= 256,
+	       .name			= "rustland");
