@@ -28,6 +28,14 @@ fn sleepers() -> Workload {
     Workload::new().with(TaskSpec::periodic("tick", 10 * US, 100 * US).count(32))
 }
 
+fn crowd() -> Workload {
+    Workload::new()
+        .with(TaskSpec::hog("hog").count(100))
+        .with(TaskSpec::periodic("tick", 50 * US, 2 * MS).count(500))
+        .with(TaskSpec::interactive("ui", 100 * US, 5 * MS).count(200))
+        .with(TaskSpec::hog("pinned").count(50).cpus([3]))
+}
+
 fn bench_workload(bencher: Bencher<'_, '_>, workload: Workload, cpus: u32, fast_path: bool) {
     let config = SimConfig {
         nr_cpus: cpus,
@@ -58,4 +66,10 @@ fn mixed_fifo(bencher: Bencher<'_, '_>, cpus: u32) {
 #[divan::bench(args = [2, 8])]
 fn sleepers_fifo_no_fast_path(bencher: Bencher<'_, '_>, cpus: u32) {
     bench_workload(bencher, sleepers(), cpus, false);
+}
+
+/// 850 tasks on 64 CPUs, some pinned: checks that nothing scales with the number of CPUs or queued tasks.
+#[divan::bench(sample_count = 10)]
+fn crowd_64_cpus_fifo(bencher: Bencher<'_, '_>) {
+    bench_workload(bencher, crowd(), 64, true);
 }

@@ -92,7 +92,6 @@ impl Task {
 struct Cpu {
     current: Option<u32>,
     local: VecDeque<u32>,
-    claimed: bool,
     /// The user-space scheduler occupies this CPU until then.
     sched_busy_until: u64,
     /// Bumped whenever the pending stop event of this CPU becomes invalid.
@@ -189,8 +188,20 @@ pub struct Simulator {
     pending: Vec<Dispatch>,
     round_events: u64,
     round_full: bool,
-    shared: BTreeMap<(u64, u64), u32>,
+    /// The shared queue, ordered by (vtime, dispatch order), split by affinity so a CPU finds its next task
+    /// without scanning tasks it may not run: tasks allowed everywhere, tasks pinned to one CPU (per CPU), others.
+    shared_any: BTreeMap<(u64, u64), u32>,
+    shared_pinned: Vec<BTreeMap<(u64, u64), u32>>,
+    shared_some: BTreeMap<(u64, u64), u32>,
     shared_seq: u64,
+    /// Every CPU.
+    all_mask: u64,
+    /// CPUs with a running task.
+    running_mask: u64,
+    /// CPUs claimed by `pick_idle_cpu` and not yet targeted.
+    claimed_mask: u64,
+    /// CPUs whose local queue is not empty.
+    local_mask: u64,
     fallback: VecDeque<u32>,
     held: u64,
     sched_sleeping: bool,
@@ -227,8 +238,14 @@ impl Simulator {
             pending: Vec::with_capacity(config.dispatch_capacity.min(1 << 16)),
             round_events: 0,
             round_full: false,
-            shared: BTreeMap::new(),
+            shared_any: BTreeMap::new(),
+            shared_pinned: vec![BTreeMap::new(); n as usize],
+            shared_some: BTreeMap::new(),
             shared_seq: 0,
+            all_mask: if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
+            running_mask: 0,
+            claimed_mask: 0,
+            local_mask: 0,
             fallback: VecDeque::new(),
             held: 0,
             sched_sleeping: true,
@@ -571,7 +588,7 @@ impl Simulator {
                 task.kernel_dispatches += 1;
                 task.slice_left = self.cfg.default_slice_ns;
                 task.state = State::Waiting;
-                self.cpus[cpu as usize].local.push_back(t);
+                self.push_local(cpu, t, false);
                 self.cpu_schedule(cpu);
                 return;
             }
@@ -681,17 +698,46 @@ impl Simulator {
 
     // ----- CPUs -----
 
-    fn is_idle(&self, cpu: u32) -> bool {
-        let c = &self.cpus[cpu as usize];
-        c.current.is_none() && !c.claimed && c.local.is_empty() && c.sched_busy_until <= self.now
+    /// CPUs with nothing running, nothing in their local queue, no claim and no scheduler work on them.
+    fn idle_mask(&self) -> u64 {
+        let mut idle = self.all_mask & !(self.running_mask | self.claimed_mask | self.local_mask);
+        if self.cpus[self.sched_cpu as usize].sched_busy_until > self.now {
+            idle &= !(1u64 << self.sched_cpu);
+        }
+        idle
     }
 
-    /// An idle CPU in `mask`, trying `prefer` first and then the following CPUs in order.
+    /// An idle CPU in `mask`, trying `prefer` first and then the following CPUs in order (wrapping around).
     fn find_idle(&self, mask: u64, prefer: u32) -> Option<u32> {
-        let n = self.cfg.nr_cpus;
-        (0..n)
-            .map(|i| (prefer + i) % n)
-            .find(|&c| mask & (1 << c) != 0 && self.is_idle(c))
+        let idle = self.idle_mask() & mask;
+        if idle == 0 {
+            return None;
+        }
+        let from_prefer = idle & (u64::MAX << prefer);
+        Some(if from_prefer != 0 {
+            from_prefer.trailing_zeros()
+        } else {
+            idle.trailing_zeros()
+        })
+    }
+
+    fn push_local(&mut self, cpu: u32, t: u32, front: bool) {
+        let c = &mut self.cpus[cpu as usize];
+        if front {
+            c.local.push_front(t);
+        } else {
+            c.local.push_back(t);
+        }
+        self.local_mask |= 1u64 << cpu;
+    }
+
+    fn pop_local(&mut self, cpu: u32) -> Option<u32> {
+        let c = &mut self.cpus[cpu as usize];
+        let t = c.local.pop_front();
+        if c.local.is_empty() {
+            self.local_mask &= !(1u64 << cpu);
+        }
+        t
     }
 
     /// Lets an idle CPU in `mask` look for work.
@@ -703,18 +749,26 @@ impl Simulator {
 
     /// The allowed CPU whose running task has been on it longest.
     fn longest_running(&self, mask: u64) -> Option<u32> {
-        (0..self.cfg.nr_cpus)
-            .filter(|&c| mask & (1 << c) != 0 && self.cpus[c as usize].current.is_some())
-            .min_by_key(|&c| self.cpus[c as usize].task_started)
+        let mut candidates = mask & self.running_mask;
+        let mut best: Option<(u64, u32)> = None;
+        while candidates != 0 {
+            let c = candidates.trailing_zeros();
+            candidates &= candidates - 1;
+            let started = self.cpus[c as usize].task_started;
+            if best.is_none_or(|(b, _)| started < b) {
+                best = Some((started, c));
+            }
+        }
+        best.map(|(_, c)| c)
     }
 
     /// A free CPU picks its next task: local queue, then fallback queue, then the vtime-ordered shared queue.
     fn cpu_schedule(&mut self, cpu: u32) {
-        let c = &mut self.cpus[cpu as usize];
+        let c = &self.cpus[cpu as usize];
         if c.current.is_some() || c.sched_busy_until > self.now {
             return;
         }
-        if let Some(t) = c.local.pop_front() {
+        if let Some(t) = self.pop_local(cpu) {
             self.start_running(cpu, t);
             return;
         }
@@ -734,12 +788,23 @@ impl Simulator {
             self.start_running(cpu, t);
             return;
         }
-        if let Some((&key, &t)) = self
-            .shared
+        // The smallest (vtime, order) among the three parts of the shared queue that this CPU may run.
+        let any = self.shared_any.first_key_value().map(|(&k, _)| (k, 0));
+        let pinned = self.shared_pinned[cpu as usize]
+            .first_key_value()
+            .map(|(&k, _)| (k, 1));
+        let some = self
+            .shared_some
             .iter()
             .find(|(_, &t)| tasks[t as usize].mask & bit != 0)
-        {
-            self.shared.remove(&key);
+            .map(|(&k, _)| (k, 2));
+        if let Some((key, part)) = [any, pinned, some].into_iter().flatten().min() {
+            let queue = match part {
+                0 => &mut self.shared_any,
+                1 => &mut self.shared_pinned[cpu as usize],
+                _ => &mut self.shared_some,
+            };
+            let t = queue.remove(&key).expect("the key was just found");
             self.start_running(cpu, t);
             return;
         }
@@ -765,6 +830,7 @@ impl Simulator {
             self.latencies.push((t, waited));
         }
         task.runnable_since = NEVER;
+        self.running_mask |= 1u64 << cpu;
         let c = &mut self.cpus[cpu as usize];
         c.current = Some(t);
         c.run_start = now;
@@ -810,6 +876,7 @@ impl Simulator {
         let c = &mut self.cpus[cpu as usize];
         let Some(t) = c.current.take() else { return };
         c.gen += 1;
+        self.running_mask &= !(1u64 << cpu);
         let task = &mut self.tasks[t as usize];
         task.stop_ns = self.now;
     }
@@ -849,6 +916,7 @@ impl Simulator {
         } else {
             // Every CPU is claimed but empty: the scheduler runs on the first.
             self.cpus[0].sched_busy_until = now.saturating_add(cost);
+            self.sched_cpu = 0;
             self.sched_idle_cpu = Some(0);
         }
     }
@@ -861,10 +929,11 @@ impl Simulator {
         }
         self.pending = pending;
         // Claims that no dispatch used lapse.
-        for cpu in 0..self.cfg.nr_cpus {
-            if std::mem::take(&mut self.cpus[cpu as usize].claimed) {
-                self.cpu_schedule(cpu);
-            }
+        let mut lapsed = std::mem::take(&mut self.claimed_mask);
+        while lapsed != 0 {
+            let cpu = lapsed.trailing_zeros();
+            lapsed &= lapsed - 1;
+            self.cpu_schedule(cpu);
         }
     }
 
@@ -920,20 +989,25 @@ impl Simulator {
     }
 
     fn insert_local(&mut self, cpu: u32, t: u32, preempt: bool) {
-        let c = &mut self.cpus[cpu as usize];
-        c.claimed = false;
+        self.claimed_mask &= !(1u64 << cpu);
+        self.push_local(cpu, t, preempt);
         if preempt {
-            c.local.push_front(t);
             self.preempt(cpu);
         } else {
-            c.local.push_back(t);
             self.cpu_schedule(cpu);
         }
     }
 
     fn insert_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) {
         self.shared_seq += 1;
-        self.shared.insert((vtime, self.shared_seq), t);
+        let key = (vtime, self.shared_seq);
+        if mask == self.all_mask {
+            self.shared_any.insert(key, t);
+        } else if mask.count_ones() == 1 {
+            self.shared_pinned[mask.trailing_zeros() as usize].insert(key, t);
+        } else {
+            self.shared_some.insert(key, t);
+        }
         self.kick(mask, prev);
     }
 }
@@ -1041,7 +1115,7 @@ impl Connector for Simulator {
             return None;
         }
         let cpu = self.find_idle(task.mask, prev_cpu % self.cfg.nr_cpus)?;
-        self.cpus[cpu as usize].claimed = true;
+        self.claimed_mask |= 1u64 << cpu;
         Some(cpu)
     }
 
