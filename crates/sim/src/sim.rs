@@ -145,6 +145,13 @@ struct Entry {
     ev: Ev,
 }
 
+/// A task in the shared queue, ordered by (vtime, dispatch order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct SharedEntry {
+    key: (u64, u64),
+    task: u32,
+}
+
 /// Totals the engine keeps besides the per-task figures.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct EngineStats {
@@ -190,8 +197,8 @@ pub struct Simulator {
     round_full: bool,
     /// The shared queue, ordered by (vtime, dispatch order), split by affinity so a CPU finds its next task
     /// without scanning tasks it may not run: tasks allowed everywhere, tasks pinned to one CPU (per CPU), others.
-    shared_any: BTreeMap<(u64, u64), u32>,
-    shared_pinned: Vec<BTreeMap<(u64, u64), u32>>,
+    shared_any: BinaryHeap<Reverse<SharedEntry>>,
+    shared_pinned: Vec<BinaryHeap<Reverse<SharedEntry>>>,
     shared_some: BTreeMap<(u64, u64), u32>,
     shared_seq: u64,
     /// Every CPU.
@@ -238,8 +245,8 @@ impl Simulator {
             pending: Vec::with_capacity(config.dispatch_capacity.min(1 << 16)),
             round_events: 0,
             round_full: false,
-            shared_any: BTreeMap::new(),
-            shared_pinned: vec![BTreeMap::new(); n as usize],
+            shared_any: BinaryHeap::with_capacity(256),
+            shared_pinned: vec![BinaryHeap::new(); n as usize],
             shared_some: BTreeMap::new(),
             shared_seq: 0,
             all_mask: if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
@@ -431,6 +438,16 @@ impl Simulator {
             }
             self.heap.pop();
             self.now = entry.time;
+            // Superseded timers (a stop event of a task that was preempted or paused, a scheduler wake-up that
+            // was moved earlier) are dropped without counting as events.
+            let live = match entry.ev {
+                Ev::CpuStop { cpu, gen } => self.cpus[cpu as usize].gen == gen,
+                Ev::SchedWake => self.sched_sleeping && self.sched_wake_at == self.now,
+                _ => true,
+            };
+            if !live {
+                continue;
+            }
             self.stats.events += 1;
             match entry.ev {
                 Ev::Arrive(t) => self.wake(t, EnqueueFlags::NEW),
@@ -440,12 +457,10 @@ impl Simulator {
                 Ev::Watchdog => self.watchdog(),
                 Ev::End => self.end(),
                 Ev::SchedWake => {
-                    if self.sched_sleeping && self.sched_wake_at == self.now {
-                        self.sched_sleeping = false;
-                        self.sched_wake_at = NEVER;
-                        if until_sched_wake {
-                            return;
-                        }
+                    self.sched_sleeping = false;
+                    self.sched_wake_at = NEVER;
+                    if until_sched_wake {
+                        return;
                     }
                 }
             }
@@ -789,23 +804,24 @@ impl Simulator {
             return;
         }
         // The smallest (vtime, order) among the three parts of the shared queue that this CPU may run.
-        let any = self.shared_any.first_key_value().map(|(&k, _)| (k, 0));
+        let any = self.shared_any.peek().map(|&Reverse(e)| (e.key, 0));
         let pinned = self.shared_pinned[cpu as usize]
-            .first_key_value()
-            .map(|(&k, _)| (k, 1));
+            .peek()
+            .map(|&Reverse(e)| (e.key, 1));
         let some = self
             .shared_some
             .iter()
             .find(|(_, &t)| tasks[t as usize].mask & bit != 0)
             .map(|(&k, _)| (k, 2));
         if let Some((key, part)) = [any, pinned, some].into_iter().flatten().min() {
-            let queue = match part {
-                0 => &mut self.shared_any,
-                1 => &mut self.shared_pinned[cpu as usize],
-                _ => &mut self.shared_some,
+            let t = match part {
+                0 => self.shared_any.pop().map(|Reverse(e)| e.task),
+                1 => self.shared_pinned[cpu as usize]
+                    .pop()
+                    .map(|Reverse(e)| e.task),
+                _ => self.shared_some.remove(&key),
             };
-            let t = queue.remove(&key).expect("the key was just found");
-            self.start_running(cpu, t);
+            self.start_running(cpu, t.expect("the entry was just found"));
             return;
         }
         if self.held > 0 {
@@ -1002,9 +1018,10 @@ impl Simulator {
         self.shared_seq += 1;
         let key = (vtime, self.shared_seq);
         if mask == self.all_mask {
-            self.shared_any.insert(key, t);
+            self.shared_any.push(Reverse(SharedEntry { key, task: t }));
         } else if mask.count_ones() == 1 {
-            self.shared_pinned[mask.trailing_zeros() as usize].insert(key, t);
+            self.shared_pinned[mask.trailing_zeros() as usize]
+                .push(Reverse(SharedEntry { key, task: t }));
         } else {
             self.shared_some.insert(key, t);
         }
