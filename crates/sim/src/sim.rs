@@ -1113,11 +1113,19 @@ impl Connector for Simulator {
         if let Some(cpu) = self.sched_idle_cpu.take() {
             self.cpu_schedule(cpu);
         }
-        if !self.ring.is_empty() || std::mem::take(&mut self.round_full) {
+        if !self.ring.is_empty() {
             return Ok(());
         }
         self.sched_sleeping = true;
         self.sched_wake_at = NEVER;
+        if std::mem::take(&mut self.round_full) {
+            // The dispatch channel was full: retry soon, but let time pass so a policy that never stops
+            // dispatching cannot stall the clock.
+            self.arm_sched_wake(
+                self.now
+                    .saturating_add(self.cfg.sched_wakeup_delay_ns.max(1_000)),
+            );
+        }
         if self.held > 0 {
             self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_tick_ns));
         }

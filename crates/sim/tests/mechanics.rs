@@ -748,3 +748,42 @@ fn accounting_invariants_hold_under_a_chaotic_policy() {
         "cancelled, bounced, congested, full: {seen:?}"
     );
 }
+
+/// Never stops dispatching: every call re-sends the same (stale after the first) copy.
+struct Spammer {
+    first: Option<QueuedTask>,
+}
+
+impl Policy for Spammer {
+    fn name(&self) -> &'static str {
+        "spammer"
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+        self.first.get_or_insert(task);
+    }
+    fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
+        Some(self.first?.dispatch(CpuTarget::Any, MS))
+    }
+    fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
+    fn nr_queued(&self) -> usize {
+        0
+    }
+}
+
+#[test]
+fn a_policy_that_never_stops_dispatching_cannot_stop_the_clock() {
+    let workload = Workload::new().with(TaskSpec::hog("hog").count(2));
+    let cfg = SimConfig {
+        dispatch_capacity: 4,
+        sched_cost_per_event_ns: 0,
+        sched_cost_per_dispatch_ns: 0,
+        sched_wakeup_delay_ns: 0,
+        watchdog_timeout_ns: 50 * MS,
+        ..config(1, 10 * S)
+    };
+    let out = simulate(Spammer { first: None }, cfg, &workload).unwrap();
+    // The spammer ignores every task after the first, so one stalls: the run ends there instead of hanging in
+    // endless rounds at one instant.
+    assert_eq!(out.report.exit.kind, ExitKind::Stall);
+    assert!(out.report.counters.cancelled_dispatches > 100);
+}
