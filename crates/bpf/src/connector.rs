@@ -251,8 +251,8 @@ impl BpfConnector {
 
     fn open_load_attach_in(opts: &Builder, object: &ObjectStorage) -> Result<(BpfSkel<'static>, Link), BpfError> {
         let capture = LogCapture::start(opts.verbose);
-        let mut builder = BpfSkelBuilder::default();
-        builder.obj_builder.debug(opts.verbose);
+        // Not `obj_builder.debug()`: it replaces libbpf's printer, and with it our log capture.
+        let builder = BpfSkelBuilder::default();
         // SAFETY: borrowed once here; the skeleton that borrows it is either returned (and dropped before the
         // storage is freed, see Drop for BpfConnector) or dropped on the error paths below.
         let open_object = unsafe { object.borrow() };

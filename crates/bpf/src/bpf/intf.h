@@ -19,8 +19,11 @@ typedef long long s64;
 enum rl_consts {
 	/* Highest number of CPUs the dispatcher supports (one custom DSQ per CPU). */
 	RL_MAX_CPUS		= 1024,
-	/* Capacity, in records, of the queued-task ring and of the dispatch ring. */
-	RL_RING_RECORDS		= 8192,
+	/* Sizes of the queued-task ring and of the dispatch ring (ring buffers need a power of two). */
+	RL_QUEUED_RING_BYTES	= 1 << 20,
+	RL_DISPATCH_RING_BYTES	= 1 << 19,
+	/* Most tasks that can be in user space's custody at once. */
+	RL_MAX_CUSTODY		= 16384,
 	/* Length of a task's command name. */
 	RL_COMM_LEN		= 16,
 	/* Dispatch target meaning "the first CPU that becomes available". */

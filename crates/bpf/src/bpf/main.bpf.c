@@ -70,18 +70,18 @@ static u64 cpu_started_ns[RL_MAX_CPUS];	/* when the current task started on each
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, RL_RING_RECORDS * sizeof(struct rl_queued_task));
+	__uint(max_entries, RL_QUEUED_RING_BYTES);
 } queued SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_USER_RINGBUF);
-	__uint(max_entries, RL_RING_RECORDS * sizeof(struct rl_dispatch));
+	__uint(max_entries, RL_DISPATCH_RING_BYTES);
 } dispatched SEC(".maps");
 
 /* Tasks in user space's custody: pid -> enqueue sequence number of the record user space holds. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RL_RING_RECORDS);
+	__uint(max_entries, RL_MAX_CUSTODY);
 	__type(key, u32);
 	__type(value, u64);
 } custody SEC(".maps");
@@ -148,9 +148,13 @@ static bool must_bypass(const struct task_struct *p)
 	       p->comm[4] == 'e' && p->comm[5] == 'p';
 }
 
+/*
+ * A task that can run on one CPU only. (Migration-disabled tasks never reach us: without
+ * SCX_OPS_ENQ_MIGRATION_DISABLED the kernel dispatches them itself.)
+ */
 static bool is_pinned(const struct task_struct *p)
 {
-	return p->nr_cpus_allowed == 1 || is_migration_disabled(p);
+	return p->nr_cpus_allowed == 1;
 }
 
 static bool usersched_has_work(void)
@@ -266,6 +270,7 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 {
 	s32 cpu;
 
+	dbg("rustland: shared pid=%d usersched=%d", p->pid, usersched_pid);
 	if (is_pinned(p)) {
 		cpu = scx_bpf_task_cpu(p);
 		scx_bpf_dsq_insert_vtime(p, cpu, slice, vtime, enq_flags);
@@ -337,6 +342,7 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
 	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
 	stat_inc(queued_sent);
+	dbg("rustland: queue pid=%d seq=%llu flags=0x%llx", p->pid, seq, flags);
 	return true;
 }
 
@@ -484,15 +490,25 @@ static long fallback_one(struct bpf_map *map, u32 *pid, u64 *seq, void *ctx)
 	return 0;
 }
 
-static void dispatch_usersched(void)
+static void dispatch_usersched(s32 this_cpu)
 {
 	struct task_struct *p;
+	s32 cpu;
 
 	p = bpf_task_from_pid(usersched_pid);
 	if (!p)
 		return;
-	/* Ignored by the kernel unless the scheduler is parked (queued and in no DSQ). */
-	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+	/*
+	 * Ignored by the kernel unless the scheduler is parked (queued and in no DSQ). A parked scheduler that is
+	 * migration-disabled (preempted inside a BPF syscall) must stay on its CPU.
+	 */
+	cpu = scx_bpf_task_cpu(p);
+	if (cpu == this_cpu || (!p->migration_disabled && bpf_cpumask_test_cpu(this_cpu, p->cpus_ptr))) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+	} else {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, SCX_SLICE_DFL, 0);
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	}
 	bpf_task_release(p);
 }
 
@@ -502,7 +518,7 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		bpf_for_each_map_elem(&custody, fallback_one, NULL, 0);
 
 	if (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work())
-		dispatch_usersched();
+		dispatch_usersched(cpu);
 
 	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 
@@ -646,7 +662,10 @@ int rl_pick_idle_cpu(struct rl_pick_idle_arg *arg)
 	p = bpf_task_from_pid(arg->pid);
 	if (!p)
 		return -ESRCH;
+	/* p->cpus_ptr is an RCU pointer outside struct_ops callbacks. */
+	bpf_rcu_read_lock();
 	cpu = pick_idle(p, arg->prev_cpu);
+	bpf_rcu_read_unlock();
 	bpf_task_release(p);
 	return cpu;
 }
