@@ -32,6 +32,11 @@ impl<'a> Context<'a> {
     pub fn pick_idle_cpu(&mut self, task: &QueuedTask) -> Option<u32> {
         self.connector.pick_idle_cpu(task.pid, task.prev_cpu)
     }
+
+    /// Like [`Context::pick_idle_cpu`], for a policy that keeps only a task's pid and previous CPU.
+    pub fn pick_idle_cpu_for(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
+        self.connector.pick_idle_cpu(pid, prev_cpu)
+    }
 }
 
 /// A scheduling policy: decides which queued task runs next, where, and for how long.

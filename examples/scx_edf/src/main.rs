@@ -1,0 +1,47 @@
+//! `scx_edf`: the tutorial's earliest-deadline-first policy as a real sched_ext scheduler.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use rustland_bpf::memory::LockedArenaAllocator;
+use rustland_example_edf::{Edf, EdfConfig};
+use rustland_runner::cli::{self, CommonArgs};
+use rustland_runner::scheduler::{self, SchedulerSpec};
+
+#[global_allocator]
+static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
+
+/// Earliest-deadline-first scheduler from the rustland tutorial (docs/writing-a-policy.md).
+#[derive(Debug, Parser)]
+#[command(name = "scx_edf")]
+struct Cli {
+    /// Relative deadline of a nice-0 task, in microseconds (heavier tasks get shorter ones).
+    #[arg(short = 'd', long, value_name = "US", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    deadline_us: u64,
+
+    /// Slice of every task, in microseconds.
+    #[arg(short = 's', long, value_name = "US", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    slice_us: u64,
+
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args: Cli = cli::parse(env!("CARGO_PKG_VERSION"));
+    let config = EdfConfig {
+        relative_deadline_ns: args.deadline_us.saturating_mul(1000),
+        slice_ns: args.slice_us.saturating_mul(1000),
+    };
+    if let Err(e) = config.validate() {
+        cli::usage_error::<Cli>(e);
+    }
+    let spec = SchedulerSpec {
+        name: "scx_edf",
+        common: &args.common,
+        default_slice_ns: config.slice_ns,
+    };
+    scheduler::main(spec, || Edf::new(config))
+}
