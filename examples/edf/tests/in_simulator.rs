@@ -56,3 +56,50 @@ fn no_task_starves() {
     let fairness = report.totals.fairness.expect("two hogs");
     assert!(fairness > 0.95, "hog fairness {fairness}");
 }
+
+/// The desktop workload shipped with the simulator, run under EDF and the three bundled policies; prints the
+/// side-by-side table (`cargo test -p rustland-example-edf compare -- --nocapture`).
+#[test]
+fn compare_with_the_bundled_policies() {
+    use rustland_policy_rr::RoundRobin;
+    use rustland_policy_vruntime::Vruntime;
+
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../crates/sim/workloads/desktop.toml"
+    );
+    let workload = Workload::from_file(std::path::Path::new(path)).unwrap();
+    let mut config = SimConfig::default();
+    workload.sim.apply(&mut config);
+    let runs = [
+        (
+            "edf",
+            simulate(Edf::default(), config.clone(), &workload)
+                .unwrap()
+                .report,
+        ),
+        (
+            "fifo",
+            simulate(Fifo::default(), config.clone(), &workload)
+                .unwrap()
+                .report,
+        ),
+        (
+            "rr",
+            simulate(RoundRobin::default(), config.clone(), &workload)
+                .unwrap()
+                .report,
+        ),
+        (
+            "vruntime",
+            simulate(Vruntime::default(), config, &workload)
+                .unwrap()
+                .report,
+        ),
+    ];
+    let table: Vec<(&str, &SimReport)> = runs.iter().map(|(name, r)| (*name, r)).collect();
+    println!("{}", rustland_sim::render_comparison(&table));
+    for (name, report) in &runs {
+        assert!(!report.exit.is_error(), "{name} stalled: {}", report.exit);
+    }
+}
