@@ -134,8 +134,6 @@ fn fork_storm(storm_ns: u64) -> Workload {
 }
 
 #[test]
-#[ignore = "fails: vruntime starves the hogs for the whole storm (new tasks enter at min_vruntime, which stops \
-            advancing while only fresh children are picked)"]
 fn vruntime_starves_nobody_under_an_overloading_fork_storm() {
     check_nobody_starves_in_a_storm(Vruntime::default());
 }
@@ -218,18 +216,9 @@ fn check_every_exit_reaches_the_policy<P: Policy>(policy: P) -> P {
     let report = &out.report;
     assert_eq!(report.exit.kind, ExitKind::Done, "{}", report.exit);
     assert!(report.totals.exited >= 99_900, "{}", report.totals.exited);
-    let mut exits = out.policy.exits.clone();
-    exits.sort_unstable();
-    let exited: Vec<_> = report
-        .tasks
-        .iter()
-        .filter(|t| t.exited)
-        .map(|t| t.pid)
-        .collect();
-    assert_eq!(
-        exits, exited,
-        "on_exit must be called once for every exited task"
-    );
+    // The last child exits 100 ms before the end: every exit has reached the policy.
+    common::assert_exits_delivered(report, &out.policy.exits, 0);
+    assert_eq!(out.policy.exits.len() as u64, report.totals.exited);
     out.policy.inner
 }
 

@@ -2,13 +2,18 @@
 //! `scx_rustland`).
 //!
 //! Every task has a *vruntime*: the CPU time it used, divided by its weight. Tasks run in order of their
-//! *deadline*, `vruntime + runtime since last sleep / weight` (the second term capped), so a task that ran briefly
-//! before sleeping — an interactive one — is picked before a CPU hog with the same vruntime. A task that slept
-//! long is credited at most one slice: its vruntime is raised to `min_vruntime - slice` if it fell further
-//! behind, so sleeping does not buy a burst that would starve everyone else.
+//! *deadline*: the time they were queued, plus how far their vruntime is ahead of `min_vruntime` (the vruntime of
+//! the last task picked), plus their runtime since they last slept divided by their weight (capped). So a task
+//! that ran briefly before sleeping — an interactive one — is picked before a CPU hog, and a task that got more than
+//! its share waits longer. A task that slept long is credited at most one slice: its vruntime is raised to
+//! `min_vruntime - slice` if it fell further behind, so sleeping does not buy a burst that would starve everyone
+//! else. Anchoring deadlines to the time a task was queued makes them comparable in the kernel side's shared
+//! queue, which is ordered by them, and bounds every wait: a deadline is at most [`MAX_DEADLINE_OFFSET_NS`] after
+//! the task was queued, so tasks queued later than that come after it, whatever they are (no starvation under a
+//! fork storm).
 //!
-//! The slice shrinks as more tasks wait (`slice / (waiting + 1)`, not below a floor) and is scaled by weight. Tasks
-//! go to an idle CPU if one is free, else to the shared queue, which the kernel side orders by deadline.
+//! The slice is scaled by weight (a weight-200 task gets twice the configured slice), never below a floor. Tasks
+//! go to an idle CPU if one is free, else to the shared queue.
 //!
 //! Per-task state (vruntime and the last run already charged) lives in a map keyed by pid that
 //! [`Policy::on_exit`] prunes, so it stays as large as the set of live tasks. The run queue is a binary heap of
@@ -22,14 +27,19 @@ use std::collections::BinaryHeap;
 
 use rustc_hash::FxHashMap;
 
-use rustland_core::{ConfigError, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask};
+use rustland_core::{
+    ConfigError, Context, CpuTarget, Dispatch, EnqueueFlags, Pid, Policy, QueuedTask,
+};
+
+/// The largest distance between a task's deadline and the time it was queued (ns).
+pub const MAX_DEADLINE_OFFSET_NS: u64 = 1_000_000_000;
 
 /// Settings of the [`Vruntime`] policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VruntimeConfig {
-    /// The slice of a nice-0 task when nothing else waits (ns); also the sleep credit.
+    /// The slice of a nice-0 task (ns), scaled by weight for others; also the sleep credit.
     pub slice_ns: u64,
-    /// The shortest slice handed out however long the queue (ns).
+    /// The shortest slice, given to the lowest weights (ns).
     pub min_slice_ns: u64,
     /// The cap on "runtime since last sleep" counted into the deadline (ns).
     pub max_runtime_bonus_ns: u64,
@@ -145,10 +155,13 @@ impl Vruntime {
         self.min_vruntime
     }
 
+    /// The slice scaled by weight, at least `min_slice_ns`. It does not depend on the queue length: the run loop
+    /// dispatches a whole batch at once, and a slice that shrank with the tasks still queued would hand the first
+    /// picks of a batch shorter slices than the last, skewing shares against the tasks picked first.
     fn slice_for(&self, task: &QueuedTask) -> u64 {
-        let waiting = self.queue.len() as u64;
-        let base = (self.config.slice_ns / (waiting + 1)).max(self.config.min_slice_ns);
-        task.weight.scale(base).max(self.config.min_slice_ns)
+        task.weight
+            .scale(self.config.slice_ns)
+            .max(self.config.min_slice_ns)
     }
 }
 
@@ -163,7 +176,7 @@ impl Policy for Vruntime {
         "vruntime"
     }
 
-    fn on_enqueue(&mut self, task: QueuedTask, _ctx: &mut Context<'_>) {
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
         let floor = self.min_vruntime.saturating_sub(self.config.slice_ns);
         let state = self.tasks.entry(task.pid).or_insert(TaskState {
             vruntime: self.min_vruntime,
@@ -178,12 +191,20 @@ impl Policy for Vruntime {
                 .saturating_add(task.weight.inverse_scale(ran));
             state.charged_stop_ns = task.stop_ns;
         }
-        // A sleeper is credited at most one slice.
-        state.vruntime = state.vruntime.max(floor);
-        let bonus = task.exec_runtime_ns.min(self.config.max_runtime_bonus_ns);
-        let deadline = state
-            .vruntime
-            .saturating_add(task.weight.inverse_scale(bonus));
+        // A sleeper is credited at most one slice. A task that was preempted keeps its lag: it did not sleep.
+        if task.flags.contains(EnqueueFlags::WAKEUP) || task.exec_runtime_ns == 0 {
+            state.vruntime = state.vruntime.max(floor);
+        }
+        // The deadline is the vruntime plus the weighted runtime since the last sleep, expressed relative to
+        // `min_vruntime` and anchored to the current time: deadlines of tasks queued at different times then
+        // compare correctly in the kernel side's shared queue, and no task is ever more than
+        // `MAX_DEADLINE_OFFSET_NS` behind one queued later, so nothing starves.
+        let bonus = task
+            .weight
+            .inverse_scale(task.exec_runtime_ns.min(self.config.max_runtime_bonus_ns));
+        let lag = state.vruntime.saturating_sub(self.min_vruntime);
+        let offset = bonus.saturating_add(lag).min(MAX_DEADLINE_OFFSET_NS);
+        let deadline = ctx.now_ns().saturating_add(offset);
         let queued = Queued {
             task,
             vruntime: state.vruntime,
@@ -198,18 +219,15 @@ impl Policy for Vruntime {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.queue.push(Reverse(Key {
-            deadline,
-            slot,
-        }));
+        self.queue.push(Reverse(Key { deadline, slot }));
     }
 
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
         let Reverse(key) = self.queue.pop()?;
         self.free.push(key.slot);
         let Queued { task, vruntime } = self.slab[key.slot as usize];
-        self.min_vruntime = self.min_vruntime.max(vruntime);
         let slice = self.slice_for(&task);
+        self.min_vruntime = self.min_vruntime.max(vruntime);
         let target = match ctx.pick_idle_cpu(&task) {
             Some(cpu) => {
                 self.to_idle += 1;
@@ -342,12 +360,15 @@ mod tests {
     }
 
     #[test]
-    fn slice_shrinks_with_queue_and_scales_with_weight() {
+    fn slice_scales_with_weight_and_not_with_queue_length() {
         let mut p = Vruntime::default();
         let mut conn = ManualConnector::new(1);
         let mut ctx = Context::new(&mut conn);
-        p.on_enqueue(queued_task(1, 1), &mut ctx);
-        assert_eq!(p.pick_next(&mut ctx).unwrap().slice_ns, 5_000_000);
+        for pid in 10..30 {
+            p.on_enqueue(queued_task(pid, 1), &mut ctx);
+        }
+        // Every nice-0 pick of a batch gets the same slice, first or last.
+        assert!(std::iter::from_fn(|| p.pick_next(&mut ctx)).all(|d| d.slice_ns == 5_000_000));
         p.on_enqueue(
             QueuedTask {
                 weight: Weight::new(200),
@@ -356,12 +377,37 @@ mod tests {
             &mut ctx,
         );
         assert_eq!(p.pick_next(&mut ctx).unwrap().slice_ns, 10_000_000);
-        for pid in 10..30 {
-            p.on_enqueue(queued_task(pid, 1), &mut ctx);
-        }
+        p.on_enqueue(
+            QueuedTask {
+                weight: Weight::new(1),
+                ..queued_task(3, 1)
+            },
+            &mut ctx,
+        );
         assert_eq!(
             p.pick_next(&mut ctx).unwrap().slice_ns,
             VruntimeConfig::default().min_slice_ns
+        );
+    }
+
+    #[test]
+    fn deadlines_are_anchored_to_the_enqueue_time_and_bounded() {
+        let mut p = Vruntime::default();
+        let mut conn = ManualConnector::new(1);
+        conn.now_ns = 7_000_000_000;
+        let mut ctx = Context::new(&mut conn);
+        // A task that just woke: deadline is now.
+        p.on_enqueue(ran(1, 1, 0, 0, 0), &mut ctx);
+        assert_eq!(p.pick_next(&mut ctx).unwrap().vtime, 7_000_000_000);
+        // A low-weight hog with a large runtime since it last slept: pushed back, but at most the bound.
+        let hog = QueuedTask {
+            weight: Weight::new(1),
+            ..ran(2, 1, 0, 0, 10_000_000_000)
+        };
+        p.on_enqueue(hog, &mut ctx);
+        assert_eq!(
+            p.pick_next(&mut ctx).unwrap().vtime,
+            7_000_000_000 + MAX_DEADLINE_OFFSET_NS
         );
     }
 
