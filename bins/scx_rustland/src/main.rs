@@ -26,12 +26,12 @@ const MAX_BONUS_US: u64 = 10_000_000;
 #[derive(Debug, Parser)]
 #[command(name = NAME)]
 struct Cli {
-    /// Slice of a nice-0 task when nothing else waits, in microseconds (it shrinks as more tasks wait).
+    /// Slice of a nice-0 task, in microseconds (scaled by weight for other tasks).
     #[arg(short = 's', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().slice_ns / 1000,
           value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
     slice_us: u64,
 
-    /// Shortest slice however many tasks wait, in microseconds (at most --slice-us).
+    /// Shortest slice, given to the lowest-weight tasks, in microseconds (at most --slice-us).
     #[arg(short = 'S', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().min_slice_ns / 1000,
           value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
     slice_us_min: u64,
