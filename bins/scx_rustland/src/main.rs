@@ -42,6 +42,11 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_BONUS_US))]
     runtime_bonus_us_max: u64,
 
+    /// Let a task that wakes up on a busy machine, and is owed CPU time, preempt a running task instead of
+    /// waiting for the first free CPU.
+    #[arg(long)]
+    preempt_wakeups: bool,
+
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         slice_ns: args.slice_us * 1000,
         min_slice_ns: args.slice_us_min * 1000,
         max_runtime_bonus_ns: args.runtime_bonus_us_max * 1000,
+        preempt_wakeups: args.preempt_wakeups,
     };
     if let Err(e) = config.validate() {
         cli::usage_error::<Cli>(e);
