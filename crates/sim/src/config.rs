@@ -29,19 +29,22 @@ pub struct SimConfig {
     /// A runnable task that has not run for this long ends the run with
     /// [`ExitKind::Stall`](rustland_core::ExitKind::Stall) (ns).
     pub watchdog_timeout_ns: u64,
-    /// Capacity of the ring of queued tasks to user space. When full, a task goes to the fallback queue and counts
-    /// as "congested".
+    /// Capacity of the ring of queued tasks to user space. When full, a task goes straight to the shared queue and
+    /// counts as "congested".
     pub ring_capacity: usize,
     /// How many dispatches user space can hand over in one round before `try_dispatch` answers `Full`.
     pub dispatch_capacity: usize,
     /// Delay between the kernel side waking the sleeping user-space scheduler and the scheduler running (ns).
     pub sched_wakeup_delay_ns: u64,
-    /// CPU time the user-space scheduler spends per event it receives (ns); charged to a CPU.
+    /// CPU time the user-space scheduler spends per event it receives (ns), on the CPU it runs on.
     pub sched_cost_per_event_ns: u64,
-    /// CPU time the user-space scheduler spends per dispatch it sends (ns); charged to a CPU.
+    /// CPU time the user-space scheduler spends per dispatch it sends (ns), on the CPU it runs on.
     pub sched_cost_per_dispatch_ns: u64,
     /// While user space holds tasks, it is woken at least this often, even if no CPU becomes free (ns).
     pub sched_tick_ns: u64,
+    /// A task waking up while no CPU is idle preempts the CPU whose task has run longest, so the scheduler runs
+    /// at once, but only if that task has run at least this long (ns).
+    pub preempt_min_ns: u64,
     /// The kernel's scheduler tick (ns): an expired slice is noticed only at the next multiple of it, as sched_ext
     /// checks slices in the tick (4 ms with `HZ=250`). 0 ends slices exactly when they run out.
     pub kernel_tick_ns: u64,
@@ -62,6 +65,7 @@ impl Default for SimConfig {
             sched_cost_per_event_ns: 1_000,
             sched_cost_per_dispatch_ns: 500,
             sched_tick_ns: 1_000_000,
+            preempt_min_ns: 100_000,
             kernel_tick_ns: 0,
         }
     }

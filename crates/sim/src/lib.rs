@@ -4,8 +4,8 @@
 //! - [`Simulator`] implements [`rustland_core::Connector`]: N CPUs, a virtual nanosecond clock, seeded randomness.
 //!   The same seed, settings and workload give bit-identical results.
 //! - It models the mechanics of the BPF side: the idle-CPU fast path, slices and their expiry, re-enqueue on
-//!   preemption, exit events, the vtime round trip, sequence numbers and stale dispatches, a bounded ring with a
-//!   fallback queue, the user-space scheduler's own CPU cost, and the watchdog.
+//!   preemption, exit events, the vtime round trip, sequence numbers and stale dispatches, a bounded ring with
+//!   congestion, the user-space scheduler as a task that needs a CPU (with its own CPU cost), and the watchdog.
 //! - [`Workload`]s come from a TOML or JSON file or from [`TaskSpec`] builders; [`SimReport`] holds the metrics.
 //!
 //! The quickest way to run a policy is [`simulate`]:

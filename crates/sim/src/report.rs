@@ -55,6 +55,8 @@ pub struct TaskReport {
     pub runtime_ns: u64,
     /// `runtime_ns` divided by the run's elapsed time: the fraction of one CPU it got (1.0 = a whole CPU).
     pub cpu_share: f64,
+    /// When it was created (ns of simulated time).
+    pub born_ns: u64,
     /// Time it existed in the run: from its creation to its exit or the end (ns).
     pub lifetime_ns: u64,
     /// Wakeup latency.
@@ -183,6 +185,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
             weight: t.weight.get(),
             runtime_ns: t.runtime_ns,
             cpu_share: share(t.runtime_ns),
+            born_ns: t.born_ns,
             lifetime_ns: end.saturating_sub(t.born_ns),
             latency: Latency::from_sorted(&lat),
             completed: t.completed + u64::from(t.exited()),

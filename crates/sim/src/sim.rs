@@ -27,7 +27,7 @@ enum State {
     Sleeping,
     /// Handed to user space (in the ring or held by the policy), waiting for a dispatch.
     Queued,
-    /// Dispatched to a kernel-side queue (a CPU's local queue, the shared queue or the fallback queue).
+    /// Dispatched to a kernel-side queue (a CPU's local queue or the shared queue).
     Waiting,
     /// On a CPU.
     Running,
@@ -92,14 +92,25 @@ impl Task {
 struct Cpu {
     current: Option<u32>,
     local: VecDeque<u32>,
-    /// The user-space scheduler occupies this CPU until then.
-    sched_busy_until: u64,
     /// Bumped whenever the pending stop event of this CPU becomes invalid.
     gen: u64,
     /// Start of the current uninterrupted stretch of the running task.
     run_start: u64,
     /// When the running task was put on this CPU (for "has run longest").
     task_started: u64,
+}
+
+/// What the user-space scheduler is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sched {
+    /// Asleep in `yield_cpu`, on no CPU.
+    Parked,
+    /// Has work but no CPU: it takes the next CPU that becomes free.
+    Pending,
+    /// A CPU is reserved for it; it runs when `sched_wake_at` comes.
+    Waking,
+    /// Running a round of the run loop on its CPU.
+    Running,
 }
 
 /// A workload group as the report sees it.
@@ -130,6 +141,8 @@ enum Ev {
     CpuStop { cpu: u32, gen: u64 },
     /// The user-space scheduler wakes up (if still armed for this time).
     SchedWake,
+    /// The scheduler's heartbeat while it holds tasks (or after a full dispatch channel).
+    SchedTick,
     /// A fork stream creates a task.
     Spawn(u32),
     /// The watchdog looks for stalled tasks.
@@ -209,12 +222,16 @@ pub struct Simulator {
     claimed_mask: u64,
     /// CPUs whose local queue is not empty.
     local_mask: u64,
-    fallback: VecDeque<u32>,
     held: u64,
-    sched_sleeping: bool,
+    sched: Sched,
+    /// The CPU the scheduler occupies while waking or running.
+    sched_cpu: Option<u32>,
+    /// The CPU it last ran on (preferred when idle).
+    sched_last_cpu: u32,
+    /// When the armed wake-up of the scheduler fires.
     sched_wake_at: u64,
-    sched_cpu: u32,
-    sched_idle_cpu: Option<u32>,
+    /// Set while the scheduler hands its CPU back, so that CPU does not give itself straight back to it.
+    parking: bool,
     counters: Counters,
     exit: Option<ExitInfo>,
     pub(crate) latencies: Vec<(u32, u64)>,
@@ -253,12 +270,12 @@ impl Simulator {
             running_mask: 0,
             claimed_mask: 0,
             local_mask: 0,
-            fallback: VecDeque::new(),
             held: 0,
-            sched_sleeping: true,
+            sched: Sched::Parked,
+            sched_cpu: None,
+            sched_last_cpu: 0,
             sched_wake_at: NEVER,
-            sched_cpu: 0,
-            sched_idle_cpu: None,
+            parking: false,
             counters: Counters::default(),
             exit: None,
             latencies: Vec::new(),
@@ -438,11 +455,12 @@ impl Simulator {
             }
             self.heap.pop();
             self.now = entry.time;
-            // Superseded timers (a stop event of a task that was preempted or paused, a scheduler wake-up that
-            // was moved earlier) are dropped without counting as events.
+            // Superseded timers (the stop event of a task that was preempted or got a new slice, a scheduler tick
+            // that found nothing to do) are dropped without counting as events.
             let live = match entry.ev {
                 Ev::CpuStop { cpu, gen } => self.cpus[cpu as usize].gen == gen,
-                Ev::SchedWake => self.sched_sleeping && self.sched_wake_at == self.now,
+                Ev::SchedWake => self.sched == Sched::Waking && self.sched_wake_at == self.now,
+                Ev::SchedTick => self.sched == Sched::Parked && (self.held > 0 || self.round_full),
                 _ => true,
             };
             if !live {
@@ -456,8 +474,12 @@ impl Simulator {
                 Ev::Spawn(s) => self.spawn(s),
                 Ev::Watchdog => self.watchdog(),
                 Ev::End => self.end(),
+                Ev::SchedTick => {
+                    self.round_full = false;
+                    self.want_sched(false);
+                }
                 Ev::SchedWake => {
-                    self.sched_sleeping = false;
+                    self.sched = Sched::Running;
                     self.sched_wake_at = NEVER;
                     if until_sched_wake {
                         return;
@@ -467,12 +489,73 @@ impl Simulator {
         }
     }
 
-    /// Wakes the user-space scheduler at `at`, unless it is awake or already due earlier.
-    fn arm_sched_wake(&mut self, at: u64) {
-        if self.sched_sleeping && at < self.sched_wake_at {
-            self.sched_wake_at = at;
-            self.push(at, Ev::SchedWake);
+    /// User space has work: get the scheduler onto a CPU, like the BPF side's kick. An idle CPU if there is one;
+    /// else, if `preempt` (a task woke up), the CPU whose task has run longest, if that task ran at least
+    /// `preempt_min_ns` (it is preempted); else the scheduler waits for the next CPU that becomes free.
+    fn want_sched(&mut self, preempt: bool) {
+        if matches!(self.sched, Sched::Waking | Sched::Running) {
+            return;
         }
+        if let Some(cpu) = self.find_idle(self.all_mask, self.sched_last_cpu) {
+            self.sched_take_cpu(cpu);
+            return;
+        }
+        if preempt {
+            if let Some(cpu) = self.longest_running(self.all_mask) {
+                let ran = self
+                    .now
+                    .saturating_sub(self.cpus[cpu as usize].task_started);
+                if ran >= self.cfg.preempt_min_ns {
+                    self.sched_take_cpu(cpu);
+                    self.preempt(cpu);
+                    return;
+                }
+            }
+        }
+        self.sched = Sched::Pending;
+    }
+
+    /// Reserves `cpu` for the scheduler, which runs there after the wake-up delay.
+    fn sched_take_cpu(&mut self, cpu: u32) {
+        self.sched = Sched::Waking;
+        self.sched_cpu = Some(cpu);
+        self.claimed_mask &= !(1u64 << cpu);
+        let at = self.now.saturating_add(self.cfg.sched_wakeup_delay_ns);
+        self.sched_wake_at = at;
+        self.push(at, Ev::SchedWake);
+    }
+
+    /// The scheduler goes to sleep: its CPU looks for a task. While user space holds tasks (or its last round found
+    /// the dispatch channel full) a tick wakes it again later.
+    fn park(&mut self) {
+        self.sched = Sched::Parked;
+        self.sched_wake_at = NEVER;
+        if let Some(cpu) = self.sched_cpu.take() {
+            self.sched_last_cpu = cpu;
+            self.parking = true;
+            self.cpu_schedule(cpu);
+            self.parking = false;
+        }
+        if self.round_full {
+            // Retry soon, but let time pass so a policy that never stops dispatching cannot stall the clock.
+            let at = self
+                .now
+                .saturating_add(self.cfg.sched_wakeup_delay_ns.max(1_000));
+            self.push(at, Ev::SchedTick);
+        } else if self.held > 0 {
+            self.push(
+                self.now.saturating_add(self.cfg.sched_tick_ns),
+                Ev::SchedTick,
+            );
+        }
+        if !self.ring.is_empty() {
+            self.want_sched(false);
+        }
+    }
+
+    /// Whether user space has work: tasks in the ring or tasks it holds.
+    fn user_has_work(&self) -> bool {
+        !self.ring.is_empty() || self.held > 0
     }
 
     fn end(&mut self) {
@@ -587,7 +670,8 @@ impl Simulator {
         }
     }
 
-    /// Hands a runnable task to the kernel side's enqueue path: the idle fast path, the ring, or the fallback.
+    /// Hands a runnable task to the kernel side's enqueue path: the idle fast path, the ring to user space, or
+    /// (ring full) the shared queue.
     fn enqueue(&mut self, t: u32, flags: EnqueueFlags) {
         let (mask, prev) = {
             let task = &mut self.tasks[t as usize];
@@ -627,12 +711,18 @@ impl Simulator {
             };
             self.ring.push_back(Event::Queued(qt));
             self.ring_tasks += 1;
-            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
+            // A woken task must not wait for a hog's slice to end before user space sees it.
+            self.want_sched(flags.contains(EnqueueFlags::WAKEUP));
         } else {
+            // Like the BPF side: straight to the shared queue, with the task's last vtime and the default slice.
             self.counters.congested_dispatches += 1;
-            self.tasks[t as usize].state = State::Waiting;
-            self.fallback.push_back(t);
-            self.kick(mask, prev);
+            let task = &mut self.tasks[t as usize];
+            task.state = State::Waiting;
+            if task.slice_left == 0 {
+                task.slice_left = self.cfg.default_slice_ns;
+            }
+            let vtime = task.vtime;
+            let _ = self.insert_shared(t, vtime, mask, prev);
         }
     }
 
@@ -645,19 +735,41 @@ impl Simulator {
         let Some(t) = c.current else { return };
         self.account(cpu as usize);
         let task = &self.tasks[t as usize];
+        // As in the kernel, the CPU picks its next task before the consequences of this one leaving (its exit
+        // event, its re-enqueue) reach user space.
         if task.work_left == 0 {
             self.stop_running(cpu);
-            self.exit_task(t);
             self.cpu_schedule(cpu);
+            self.exit_task(t);
         } else if task.burst_left == 0 {
             self.burst_done(cpu, t);
+        } else if !self.user_has_work() && !self.has_work_for(cpu) {
+            // Slice expired, but nothing else could use this CPU and user space has nothing pending: like
+            // SCX_ENQ_LAST on the BPF side, the task keeps running with a fresh default slice.
+            self.counters.kernel_dispatches += 1;
+            let task = &mut self.tasks[t as usize];
+            task.kernel_dispatches += 1;
+            task.slice_left = self.cfg.default_slice_ns;
+            self.arm_cpu_stop(cpu);
         } else {
             // Slice expired: back to user space with PREEMPTED.
             self.stop_running(cpu);
             self.tasks[t as usize].runnable_since = self.now;
-            self.enqueue(t, EnqueueFlags::PREEMPTED);
             self.cpu_schedule(cpu);
+            self.enqueue(t, EnqueueFlags::PREEMPTED);
         }
+    }
+
+    /// Whether `cpu` has a task waiting for it in its local queue or in the shared queue.
+    fn has_work_for(&self, cpu: u32) -> bool {
+        let bit = 1u64 << cpu;
+        self.local_mask & bit != 0
+            || !self.shared_any.is_empty()
+            || !self.shared_pinned[cpu as usize].is_empty()
+            || self
+                .shared_some
+                .values()
+                .any(|&t| self.tasks[t as usize].mask & bit != 0)
     }
 
     fn burst_done(&mut self, cpu: u32, t: u32) {
@@ -708,7 +820,7 @@ impl Simulator {
         task.exited_ns = self.now;
         self.stats.tasks_exited += 1;
         self.ring.push_back(Event::Exited { pid: task.pid });
-        self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
+        self.want_sched(false);
     }
 
     // ----- CPUs -----
@@ -716,8 +828,8 @@ impl Simulator {
     /// CPUs with nothing running, nothing in their local queue, no claim and no scheduler work on them.
     fn idle_mask(&self) -> u64 {
         let mut idle = self.all_mask & !(self.running_mask | self.claimed_mask | self.local_mask);
-        if self.cpus[self.sched_cpu as usize].sched_busy_until > self.now {
-            idle &= !(1u64 << self.sched_cpu);
+        if let Some(cpu) = self.sched_cpu {
+            idle &= !(1u64 << cpu);
         }
         idle
     }
@@ -755,10 +867,14 @@ impl Simulator {
         t
     }
 
-    /// Lets an idle CPU in `mask` look for work.
-    fn kick(&mut self, mask: u64, prefer: u32) {
-        if let Some(cpu) = self.find_idle(mask, prefer) {
-            self.cpu_schedule(cpu);
+    /// Lets an idle CPU in `mask` look for work; false if none is idle.
+    fn kick(&mut self, mask: u64, prefer: u32) -> bool {
+        match self.find_idle(mask, prefer) {
+            Some(cpu) => {
+                self.cpu_schedule(cpu);
+                true
+            }
+            None => false,
         }
     }
 
@@ -777,33 +893,28 @@ impl Simulator {
         best.map(|(_, c)| c)
     }
 
-    /// A free CPU picks its next task: local queue, then fallback queue, then the vtime-ordered shared queue.
+    /// A free CPU looks for work, like the BPF side's `ops.dispatch`: the user-space scheduler first if it has work
+    /// (unless it is the scheduler leaving this CPU), then the local queue, then the vtime-ordered shared queue.
     fn cpu_schedule(&mut self, cpu: u32) {
-        let c = &self.cpus[cpu as usize];
-        if c.current.is_some() || c.sched_busy_until > self.now {
+        if self.cpus[cpu as usize].current.is_some() || self.sched_cpu == Some(cpu) {
+            return;
+        }
+        let sched_wants_cpu = match self.sched {
+            Sched::Pending => true,
+            Sched::Parked => !self.parking && self.user_has_work(),
+            Sched::Waking | Sched::Running => false,
+        };
+        if sched_wants_cpu {
+            self.sched_take_cpu(cpu);
             return;
         }
         if let Some(t) = self.pop_local(cpu) {
             self.start_running(cpu, t);
             return;
         }
+        // The smallest (vtime, order) among the three parts of the shared queue that this CPU may run.
         let bit = 1u64 << cpu;
         let tasks = &self.tasks;
-        if let Some(pos) = self
-            .fallback
-            .iter()
-            .position(|&t| tasks[t as usize].mask & bit != 0)
-        {
-            let t = self.fallback.remove(pos).expect("position is in range");
-            self.counters.fallback_dispatches += 1;
-            let task = &mut self.tasks[t as usize];
-            if task.slice_left == 0 {
-                task.slice_left = self.cfg.default_slice_ns;
-            }
-            self.start_running(cpu, t);
-            return;
-        }
-        // The smallest (vtime, order) among the three parts of the shared queue that this CPU may run.
         let any = self.shared_any.peek().map(|&Reverse(e)| (e.key, 0));
         let pinned = self.shared_pinned[cpu as usize]
             .peek()
@@ -822,10 +933,6 @@ impl Simulator {
                 _ => self.shared_some.remove(&key),
             };
             self.start_running(cpu, t.expect("the entry was just found"));
-            return;
-        }
-        if self.held > 0 {
-            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_wakeup_delay_ns));
         }
     }
 
@@ -897,45 +1004,23 @@ impl Simulator {
         task.stop_ns = self.now;
     }
 
-    /// Preempts the running task of `cpu` (it goes back to user space) and lets the CPU pick again.
+    /// Preempts the running task of `cpu`: the CPU picks its next task (or the scheduler, if `cpu` is reserved for
+    /// it), then the preempted task goes back to user space with `PREEMPTED`, keeping the rest of its slice.
     fn preempt(&mut self, cpu: u32) {
-        if let Some(t) = self.cpus[cpu as usize].current {
-            self.account(cpu as usize);
-            self.stop_running(cpu);
-            let task = &mut self.tasks[t as usize];
-            task.preemptions += 1;
-            task.runnable_since = self.now;
-            self.enqueue(t, EnqueueFlags::PREEMPTED);
-        }
+        let Some(t) = self.cpus[cpu as usize].current else {
+            self.cpu_schedule(cpu);
+            return;
+        };
+        self.account(cpu as usize);
+        self.stop_running(cpu);
+        let task = &mut self.tasks[t as usize];
+        task.preemptions += 1;
+        task.runnable_since = self.now;
         self.cpu_schedule(cpu);
+        self.enqueue(t, EnqueueFlags::PREEMPTED);
     }
 
     // ----- the user-space scheduler -----
-
-    /// Occupies a CPU for `cost` ns of scheduler work starting now: an idle CPU if there is one, else the CPU whose
-    /// task has run longest (that task is paused meanwhile).
-    fn charge_scheduler(&mut self, cost: u64) {
-        let now = self.now;
-        let all = u64::MAX;
-        self.stats.sched_cpu_ns += cost;
-        if let Some(cpu) = self.find_idle(all, self.sched_cpu) {
-            self.cpus[cpu as usize].sched_busy_until = now.saturating_add(cost);
-            self.sched_cpu = cpu;
-            self.sched_idle_cpu = Some(cpu);
-        } else if let Some(cpu) = self.longest_running(all) {
-            self.account(cpu as usize);
-            let c = &mut self.cpus[cpu as usize];
-            c.run_start = now.saturating_add(cost);
-            c.sched_busy_until = now.saturating_add(cost);
-            self.sched_cpu = cpu;
-            self.arm_cpu_stop(cpu);
-        } else {
-            // Every CPU is claimed but empty: the scheduler runs on the first.
-            self.cpus[0].sched_busy_until = now.saturating_add(cost);
-            self.sched_cpu = 0;
-            self.sched_idle_cpu = Some(0);
-        }
-    }
 
     /// Applies the dispatches user space sent this round.
     fn apply_dispatches(&mut self) {
@@ -991,16 +1076,15 @@ impl Simulator {
                 };
                 self.insert_local(cpu, t, preempt);
             }
-            CpuTarget::Any if preempt => {
-                if let Some(cpu) = self.find_idle(mask, prev) {
-                    self.insert_local(cpu, t, false);
-                } else if let Some(cpu) = self.longest_running(mask) {
-                    self.insert_local(cpu, t, true);
-                } else {
-                    self.insert_shared(t, d.vtime, mask, prev);
+            CpuTarget::Any => {
+                let kicked = self.insert_shared(t, d.vtime, mask, prev);
+                if preempt && !kicked {
+                    // No idle CPU took it: preempt the allowed CPU whose task has run longest.
+                    if let Some(cpu) = self.longest_running(mask) {
+                        self.preempt(cpu);
+                    }
                 }
             }
-            CpuTarget::Any => self.insert_shared(t, d.vtime, mask, prev),
         }
     }
 
@@ -1014,7 +1098,8 @@ impl Simulator {
         }
     }
 
-    fn insert_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) {
+    /// Puts a dispatched task in the shared queue and kicks an idle CPU that may run it; false if none was idle.
+    fn insert_shared(&mut self, t: u32, vtime: u64, mask: u64, prev: u32) -> bool {
         self.shared_seq += 1;
         let key = (vtime, self.shared_seq);
         if mask == self.all_mask {
@@ -1025,7 +1110,7 @@ impl Simulator {
         } else {
             self.shared_some.insert(key, t);
         }
-        self.kick(mask, prev);
+        self.kick(mask, prev)
     }
 }
 
@@ -1084,15 +1169,15 @@ impl Connector for Simulator {
         self.held = nr_queued;
     }
 
-    /// Runs the simulated machine: first the scheduler's own work of the round just done (its CPU cost, then its
-    /// dispatches take effect), then kernel-side events until user space has something to do again: an event in
-    /// the ring, a CPU that becomes free while user space holds tasks, a tick while it holds tasks, or the end.
+    /// Runs the simulated machine. First the round just done takes effect: the scheduler's CPU is busy for the
+    /// round's cost while kernel-side events go on, then its dispatches are applied. If the ring is not empty the
+    /// scheduler goes on with another round; otherwise it parks (its CPU picks a task) and kernel-side events run
+    /// until it is woken and gets a CPU again (see [`Simulator::want_sched`]), or the run ends.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         if self.exit.is_some() {
             return Ok(());
         }
         self.stats.sched_rounds += 1;
-        self.sched_sleeping = false;
         let cost = self
             .round_events
             .saturating_mul(self.cfg.sched_cost_per_event_ns)
@@ -1100,9 +1185,9 @@ impl Connector for Simulator {
                 (self.pending.len() as u64).saturating_mul(self.cfg.sched_cost_per_dispatch_ns),
             );
         self.round_events = 0;
-        let done = self.now.saturating_add(cost);
-        if cost > 0 {
-            self.charge_scheduler(cost);
+        if self.sched == Sched::Running && cost > 0 {
+            self.stats.sched_cpu_ns += cost;
+            let done = self.now.saturating_add(cost);
             self.run_until(done, false);
             if self.exit.is_some() {
                 return Ok(());
@@ -1110,25 +1195,10 @@ impl Connector for Simulator {
             self.now = done;
         }
         self.apply_dispatches();
-        if let Some(cpu) = self.sched_idle_cpu.take() {
-            self.cpu_schedule(cpu);
-        }
-        if !self.ring.is_empty() {
+        if self.sched == Sched::Running && !self.ring.is_empty() {
             return Ok(());
         }
-        self.sched_sleeping = true;
-        self.sched_wake_at = NEVER;
-        if std::mem::take(&mut self.round_full) {
-            // The dispatch channel was full: retry soon, but let time pass so a policy that never stops
-            // dispatching cannot stall the clock.
-            self.arm_sched_wake(
-                self.now
-                    .saturating_add(self.cfg.sched_wakeup_delay_ns.max(1_000)),
-            );
-        }
-        if self.held > 0 {
-            self.arm_sched_wake(self.now.saturating_add(self.cfg.sched_tick_ns));
-        }
+        self.park();
         self.run_until(NEVER, true);
         Ok(())
     }

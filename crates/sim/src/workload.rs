@@ -298,6 +298,8 @@ pub struct SimOverrides {
     pub sched_tick_ns: Option<u64>,
     /// [`SimConfig::kernel_tick_ns`].
     pub kernel_tick_ns: Option<u64>,
+    /// [`SimConfig::preempt_min_ns`].
+    pub preempt_min_ns: Option<u64>,
 }
 
 impl SimOverrides {
@@ -330,6 +332,7 @@ impl SimOverrides {
         );
         set(&mut config.sched_tick_ns, self.sched_tick_ns);
         set(&mut config.kernel_tick_ns, self.kernel_tick_ns);
+        set(&mut config.preempt_min_ns, self.preempt_min_ns);
     }
 }
 
@@ -494,6 +497,7 @@ struct FileSim {
     dispatch_cost: Option<Dur>,
     tick: Option<Dur>,
     kernel_tick: Option<Dur>,
+    preempt_min: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -532,6 +536,7 @@ impl FileWorkload {
             sched_cost_per_dispatch_ns: s.dispatch_cost.map(|d| d.0),
             sched_tick_ns: s.tick.map(|d| d.0),
             kernel_tick_ns: s.kernel_tick.map(|d| d.0),
+            preempt_min_ns: s.preempt_min.map(|d| d.0),
         };
         let tasks = self
             .task

@@ -131,3 +131,21 @@ pub fn group<'a>(report: &'a SimReport, name: &str) -> &'a rustland_sim::GroupRe
         .find(|g| g.name == name)
         .expect("group exists")
 }
+
+/// Checks that the policy saw `on_exit` exactly once for every task that exited at least `grace_ns` before the end
+/// of the run (later exit events may still sit in the ring when the run stops), and never for a live task.
+pub fn assert_exits_delivered(report: &SimReport, exits: &[Pid], grace_ns: u64) {
+    let mut seen = exits.to_vec();
+    seen.sort_unstable();
+    let before = seen.len();
+    seen.dedup();
+    assert_eq!(before, seen.len(), "on_exit called twice for a pid");
+    for t in &report.tasks {
+        let delivered = seen.binary_search(&t.pid).is_ok();
+        if !t.exited {
+            assert!(!delivered, "on_exit for live task {}", t.pid);
+        } else if t.born_ns + t.lifetime_ns + grace_ns <= report.elapsed_ns {
+            assert!(delivered, "no on_exit for {t:?}");
+        }
+    }
+}
