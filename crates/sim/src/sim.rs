@@ -893,10 +893,15 @@ impl Simulator {
         best.map(|(_, c)| c)
     }
 
-    /// A free CPU looks for work, like the BPF side's `ops.dispatch`: the user-space scheduler first if it has work
-    /// (unless it is the scheduler leaving this CPU), then the local queue, then the vtime-ordered shared queue.
+    /// A free CPU looks for work: its local queue first; when that is empty, like the BPF side's `ops.dispatch`,
+    /// the user-space scheduler if it has work (unless it is the scheduler leaving this CPU), then the
+    /// vtime-ordered shared queue.
     fn cpu_schedule(&mut self, cpu: u32) {
         if self.cpus[cpu as usize].current.is_some() || self.sched_cpu == Some(cpu) {
+            return;
+        }
+        if let Some(t) = self.pop_local(cpu) {
+            self.start_running(cpu, t);
             return;
         }
         let sched_wants_cpu = match self.sched {
@@ -906,10 +911,6 @@ impl Simulator {
         };
         if sched_wants_cpu {
             self.sched_take_cpu(cpu);
-            return;
-        }
-        if let Some(t) = self.pop_local(cpu) {
-            self.start_running(cpu, t);
             return;
         }
         // The smallest (vtime, order) among the three parts of the shared queue that this CPU may run.
