@@ -66,7 +66,7 @@ pub struct TaskReport {
     pub completed: u64,
     /// Times the policy dispatched it.
     pub user_dispatches: u64,
-    /// Times the kernel side's idle fast path dispatched it.
+    /// Times the kernel side dispatched it itself (idle fast path, or kept running after its slice expired).
     pub kernel_dispatches: u64,
     /// Times a `PREEMPT` dispatch took it off its CPU.
     pub preemptions: u64,
