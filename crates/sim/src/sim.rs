@@ -1173,7 +1173,7 @@ impl Connector for Simulator {
     /// Runs the simulated machine. First the round just done takes effect: the scheduler's CPU is busy for the
     /// round's cost while kernel-side events go on, then its dispatches are applied. If the ring is not empty the
     /// scheduler goes on with another round; otherwise it parks (its CPU picks a task) and kernel-side events run
-    /// until it is woken and gets a CPU again (see [`Simulator::want_sched`]), or the run ends.
+    /// until it is woken and gets a CPU again (see `docs/simulator.md`), or the run ends.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         if self.exit.is_some() {
             return Ok(());
