@@ -16,18 +16,28 @@ fn clang_major(cmd: &str) -> Option<u32> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let rest = &text[text.find("clang version ")? + "clang version ".len()..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn find_clang() -> Result<String, String> {
     if let Ok(clang) = std::env::var("BPF_CLANG") {
         return match clang_major(&clang) {
             Some(v) if v >= MIN_CLANG_MAJOR => Ok(clang),
-            Some(v) => Err(format!("BPF_CLANG={clang} is clang {v}; clang >= {MIN_CLANG_MAJOR} is required")),
-            None => Err(format!("BPF_CLANG={clang} does not run (`{clang} --version` failed)")),
+            Some(v) => Err(format!(
+                "BPF_CLANG={clang} is clang {v}; clang >= {MIN_CLANG_MAJOR} is required"
+            )),
+            None => Err(format!(
+                "BPF_CLANG={clang} does not run (`{clang} --version` failed)"
+            )),
         };
     }
-    let candidates = (MIN_CLANG_MAJOR..=19).rev().map(|v| format!("clang-{v}")).chain(["clang".to_string()]);
+    let candidates = (MIN_CLANG_MAJOR..=19)
+        .rev()
+        .map(|v| format!("clang-{v}"))
+        .chain(["clang".to_string()]);
     for cand in candidates {
         if clang_major(&cand).is_some_and(|v| v >= MIN_CLANG_MAJOR) {
             return Ok(cand);

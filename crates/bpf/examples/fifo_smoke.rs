@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use rustland_bpf::memory::{self, LockedArenaAllocator};
 use rustland_bpf::{BpfConnector, Builder};
 use rustland_core::{
-    Connector, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask, RunLoop, ShutdownHandle, StopReason,
+    Connector, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask, RunLoop, ShutdownHandle,
+    StopReason,
 };
 
 #[global_allocator]
@@ -38,7 +39,9 @@ impl Policy for Fifo {
 
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
         let task = self.queue.pop_front()?;
-        let target = ctx.pick_idle_cpu(&task).map_or(CpuTarget::Any, CpuTarget::Cpu);
+        let target = ctx
+            .pick_idle_cpu(&task)
+            .map_or(CpuTarget::Any, CpuTarget::Cpu);
         self.order += 1;
         Some(task.dispatch(target, 5_000_000).with_vtime(self.order))
     }
@@ -61,11 +64,19 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { stats: None, run: None, partial: false, verbose: false, builtin_idle: true };
+    let mut args = Args {
+        stats: None,
+        run: None,
+        partial: false,
+        verbose: false,
+        builtin_idle: true,
+    };
     let mut it = std::env::args().skip(1);
     let secs = |v: Option<String>, flag: &str| -> Result<Duration, String> {
         let v = v.ok_or(format!("{flag} needs a value"))?;
-        let s: f64 = v.parse().map_err(|_| format!("{flag}: {v:?} is not a number"))?;
+        let s: f64 = v
+            .parse()
+            .map_err(|_| format!("{flag}: {v:?} is not a number"))?;
         if !(s > 0.0 && s < 1e6) {
             return Err(format!("{flag}: {v} is out of range"));
         }
@@ -114,7 +125,11 @@ fn main() -> ExitCode {
     };
 
     let shutdown = ShutdownHandle::new();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         if let Err(e) = signal_hook::flag::register(sig, shutdown.as_flag().clone()) {
             eprintln!("fifo_smoke: cannot install a signal handler: {e}");
             return ExitCode::FAILURE;
@@ -144,7 +159,10 @@ fn main() -> ExitCode {
             }
         };
         println!("fifo_smoke: attached as {}", connector.ops_name());
-        let policy = Fifo { queue: VecDeque::with_capacity(8192), order: 0 };
+        let policy = Fifo {
+            queue: VecDeque::with_capacity(8192),
+            order: 0,
+        };
         let mut lp = RunLoop::new(policy, connector).with_shutdown(shutdown.clone());
         let mut last = Instant::now();
         let mut prev = rustland_core::Counters::default();
@@ -186,7 +204,11 @@ fn main() -> ExitCode {
                         eprintln!("{dump}");
                     }
                     println!("EXIT: {info}");
-                    return if info.is_error() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+                    return if info.is_error() {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    };
                 }
             },
         }

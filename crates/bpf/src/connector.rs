@@ -8,9 +8,13 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use libbpf_rs::{Link, OpenObject, PrintLevel, ProgramInput, RingBuffer, RingBufferBuilder, UserRingBuffer};
+use libbpf_rs::{
+    Link, OpenObject, PrintLevel, ProgramInput, RingBuffer, RingBufferBuilder, UserRingBuffer,
+};
+use rustland_core::{
+    Connector, ConnectorError, Counters, Delivery, Dispatch, Event, ExitInfo, Pid,
+};
 use scx_utils::{scx_ops_attach, scx_ops_load, scx_ops_open};
-use rustland_core::{Connector, ConnectorError, Counters, Delivery, Dispatch, Event, ExitInfo, Pid};
 
 use crate::bpf_skel::{BpfSkel, BpfSkelBuilder};
 use crate::exit::{c_str, exit_info};
@@ -111,20 +115,42 @@ impl Builder {
         if self.name.is_empty() {
             return invalid("name", "must not be empty".into());
         }
-        if let Some(c) = self.name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.')) {
-            return invalid("name", format!("{:?} contains {c:?}; use letters, digits, '_' and '.'", self.name));
+        if let Some(c) = self
+            .name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+        {
+            return invalid(
+                "name",
+                format!(
+                    "{:?} contains {c:?}; use letters, digits, '_' and '.'",
+                    self.name
+                ),
+            );
         }
         if self.ops_name().len() > OPS_NAME_MAX {
-            return invalid("name", format!("ops name {:?} is longer than {OPS_NAME_MAX} bytes", self.ops_name()));
+            return invalid(
+                "name",
+                format!(
+                    "ops name {:?} is longer than {OPS_NAME_MAX} bytes",
+                    self.ops_name()
+                ),
+            );
         }
         if !(SLICE_MIN_NS..=SLICE_MAX_NS).contains(&self.default_slice_ns) {
             return invalid(
                 "default_slice_ns",
-                format!("{} ns is outside {SLICE_MIN_NS}..={SLICE_MAX_NS} ns", self.default_slice_ns),
+                format!(
+                    "{} ns is outside {SLICE_MIN_NS}..={SLICE_MAX_NS} ns",
+                    self.default_slice_ns
+                ),
             );
         }
         if self.exit_dump_len > EXIT_DUMP_MAX {
-            return invalid("exit_dump_len", format!("{} bytes is more than {EXIT_DUMP_MAX}", self.exit_dump_len));
+            return invalid(
+                "exit_dump_len",
+                format!("{} bytes is more than {EXIT_DUMP_MAX}", self.exit_dump_len),
+            );
         }
         Ok(())
     }
@@ -168,8 +194,14 @@ impl LogCapture {
     fn start(verbose: bool) -> Self {
         LIBBPF_VERBOSE.store(verbose, Ordering::Relaxed);
         LIBBPF_LOG.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        let level = if verbose { PrintLevel::Debug } else { PrintLevel::Info };
-        LogCapture { previous: libbpf_rs::set_print(Some((level, capture_libbpf))) }
+        let level = if verbose {
+            PrintLevel::Debug
+        } else {
+            PrintLevel::Info
+        };
+        LogCapture {
+            previous: libbpf_rs::set_print(Some((level, capture_libbpf))),
+        }
     }
 
     fn take(&self) -> String {
@@ -249,17 +281,31 @@ impl BpfConnector {
         }
     }
 
-    fn open_load_attach_in(opts: &Builder, object: &ObjectStorage) -> Result<(BpfSkel<'static>, Link), BpfError> {
+    fn open_load_attach_in(
+        opts: &Builder,
+        object: &ObjectStorage,
+    ) -> Result<(BpfSkel<'static>, Link), BpfError> {
         let capture = LogCapture::start(opts.verbose);
         // Not `obj_builder.debug()`: it replaces libbpf's printer, and with it our log capture.
         let builder = BpfSkelBuilder::default();
         // SAFETY: borrowed once here; the skeleton that borrows it is either returned (and dropped before the
         // storage is freed, see Drop for BpfConnector) or dropped on the error paths below.
         let open_object = unsafe { object.borrow() };
-        let mut skel = scx_ops_open!(builder, open_object, rustland, None::<libbpf_rs::libbpf_sys::bpf_object_open_opts>)
-            .map_err(|e| BpfError::Open { message: chain(&e) })?;
+        let mut skel = scx_ops_open!(
+            builder,
+            open_object,
+            rustland,
+            None::<libbpf_rs::libbpf_sys::bpf_object_open_opts>
+        )
+        .map_err(|e| BpfError::Open { message: chain(&e) })?;
 
-        let rodata = skel.maps.rodata_data.as_mut().ok_or_else(|| BpfError::Open { message: "no .rodata map".into() })?;
+        let rodata = skel
+            .maps
+            .rodata_data
+            .as_mut()
+            .ok_or_else(|| BpfError::Open {
+                message: "no .rodata map".into(),
+            })?;
         // SAFETY: gettid has no preconditions.
         rodata.usersched_pid = unsafe { libc::gettid() };
         rodata.builtin_idle = opts.builtin_idle;
@@ -277,7 +323,9 @@ impl BpfConnector {
                     flags |= bit;
                     rodata.numa_local_idle = true;
                 }
-                Err(_) => tracing::warn!("this kernel has no per-node idle tracking; numa_local_idle ignored"),
+                Err(_) => tracing::warn!(
+                    "this kernel has no per-node idle tracking; numa_local_idle ignored"
+                ),
             }
         }
 
@@ -290,17 +338,25 @@ impl BpfConnector {
             *dst = src as i8;
         }
 
-        let mut skel = scx_ops_load!(skel, rustland, uei)
-            .map_err(|e| BpfError::Load { message: chain(&e), log: capture.take() })?;
-        drop(capture);
+        let mut skel = scx_ops_load!(skel, rustland, uei).map_err(|e| BpfError::Load {
+            message: chain(&e),
+            log: capture.take(),
+        })?;
 
         let link = scx_ops_attach!(skel, rustland).map_err(|e| {
             let message = chain(&e);
             match env::running_scheduler() {
-                Some(name) if message.contains("already running") => BpfError::AlreadyRunning { name },
-                _ => BpfError::Attach { message },
+                Some(name) if message.contains("already running") => {
+                    BpfError::AlreadyRunning { name }
+                }
+                _ => BpfError::Attach {
+                    message: format!("{message}\n{}", capture.take())
+                        .trim_end()
+                        .to_string(),
+                },
             }
         })?;
+        drop(capture);
         Ok((skel, link))
     }
 
@@ -319,7 +375,9 @@ impl BpfConnector {
             object: Some(object),
             slot: Rc::clone(&slot),
             received: 0,
-            nr_cpus: libbpf_rs::num_possible_cpus().map(|n| n as u32).unwrap_or(1),
+            nr_cpus: libbpf_rs::num_possible_cpus()
+                .map(|n| n as u32)
+                .unwrap_or(1),
             restart_bit: *scx_utils::SCX_ECODE_ACT_RESTART,
             ops_name: opts.ops_name(),
         };
@@ -331,19 +389,33 @@ impl BpfConnector {
             slot.set(Some(RawQueuedTask::decode(data).unwrap_or_default()));
             0
         })
-        .map_err(|e| BpfError::Os { op: "adding the queued-task ring", source: io::Error::other(e) })?;
-        connector.queued =
-            Some(rb.build().map_err(|e| BpfError::Os { op: "mapping the queued-task ring", source: io::Error::other(e) })?);
-        connector.dispatched = Some(
-            UserRingBuffer::new(&skel.maps.dispatched)
-                .map_err(|e| BpfError::Os { op: "mapping the dispatch ring", source: io::Error::other(e) })?,
+        .map_err(|e| BpfError::Os {
+            op: "adding the queued-task ring",
+            source: io::Error::other(e),
+        })?;
+        connector.queued = Some(rb.build().map_err(|e| BpfError::Os {
+            op: "mapping the queued-task ring",
+            source: io::Error::other(e),
+        })?);
+        connector.dispatched =
+            Some(
+                UserRingBuffer::new(&skel.maps.dispatched).map_err(|e| BpfError::Os {
+                    op: "mapping the dispatch ring",
+                    source: io::Error::other(e),
+                })?,
+            );
+        tracing::info!(
+            "{} attached ({} CPUs)",
+            connector.ops_name,
+            connector.nr_cpus
         );
-        tracing::info!("{} attached ({} CPUs)", connector.ops_name, connector.nr_cpus);
         Ok(connector)
     }
 
     fn skel(&self) -> &BpfSkel<'static> {
-        self.skel.as_ref().expect("the skeleton lives as long as the connector")
+        self.skel
+            .as_ref()
+            .expect("the skeleton lives as long as the connector")
     }
 
     /// The ops name the kernel shows for this scheduler.
@@ -381,7 +453,13 @@ impl BpfConnector {
             return None;
         }
         // The BPF side writes `kind` last (with a barrier), so the rest is complete once it is non-zero.
-        exit_info(kind, data.uei.exit_code, &c_str(&data.uei.reason), &c_str(&data.uei.msg), self.restart_bit)
+        exit_info(
+            kind,
+            data.uei.exit_code,
+            &c_str(&data.uei.reason),
+            &c_str(&data.uei.msg),
+            self.restart_bit,
+        )
     }
 }
 
@@ -399,30 +477,45 @@ impl Drop for BpfConnector {
 }
 
 fn ring_error(op: &'static str, ret: i32) -> ConnectorError {
-    ConnectorError::Os { op, source: io::Error::from_raw_os_error(-ret) }
+    ConnectorError::Os {
+        op,
+        source: io::Error::from_raw_os_error(-ret),
+    }
 }
 
 impl Connector for BpfConnector {
     fn try_recv(&mut self) -> Result<Option<Event>, ConnectorError> {
-        let Some(ring) = &self.queued else { return Ok(None) };
+        let Some(ring) = &self.queued else {
+            return Ok(None);
+        };
         let ret = ring.consume_raw_n(1);
         if ret < 0 {
             return Err(ring_error("reading the queued-task ring", ret));
         }
-        let Some(raw) = self.slot.take() else { return Ok(None) };
+        let Some(raw) = self.slot.take() else {
+            return Ok(None);
+        };
         if raw.kind == crate::records::MSG_QUEUED {
             self.received += 1;
         }
-        raw.to_event().map(Some).map_err(ConnectorError::Malformed)
+        raw.into_event()
+            .map(Some)
+            .map_err(ConnectorError::Malformed)
     }
 
     fn try_dispatch(&mut self, dispatch: &Dispatch) -> Result<Delivery, ConnectorError> {
-        let Some(ring) = &self.dispatched else { return Ok(Delivery::Full) };
+        let Some(ring) = &self.dispatched else {
+            return Ok(Delivery::Full);
+        };
         // Reserving fails only when the ring is full (the record size is fixed and small).
-        let Ok(mut sample) = ring.reserve(RawDispatch::SIZE) else { return Ok(Delivery::Full) };
+        let Ok(mut sample) = ring.reserve(RawDispatch::SIZE) else {
+            return Ok(Delivery::Full);
+        };
         RawDispatch::from_dispatch(dispatch).encode(&mut sample);
-        ring.submit(sample)
-            .map_err(|e| ConnectorError::Os { op: "submitting a dispatch", source: io::Error::other(e) })?;
+        ring.submit(sample).map_err(|e| ConnectorError::Os {
+            op: "submitting a dispatch",
+            source: io::Error::other(e),
+        })?;
         Ok(Delivery::Sent)
     }
 
@@ -440,17 +533,25 @@ impl Connector for BpfConnector {
     }
 
     fn pick_idle_cpu(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
-        let arg = RawPickIdleArg { pid, prev_cpu: i32::try_from(prev_cpu).unwrap_or(-1) };
+        let arg = RawPickIdleArg {
+            pid,
+            prev_cpu: i32::try_from(prev_cpu).unwrap_or(-1),
+        };
         let mut bytes = arg.to_bytes();
-        let mut input = ProgramInput::default();
-        input.context_in = Some(&mut bytes);
+        let input = ProgramInput {
+            context_in: Some(&mut bytes),
+            ..Default::default()
+        };
         let out = self.skel().progs.rl_pick_idle_cpu.test_run(input).ok()?;
         let cpu = out.return_value as i32;
         u32::try_from(cpu).ok()
     }
 
     fn now_ns(&self) -> u64 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a valid timespec; CLOCK_MONOTONIC always exists (served by the vDSO, no syscall).
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
         ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -465,10 +566,16 @@ impl Connector for BpfConnector {
     }
 
     fn counters(&self) -> Counters {
-        let Some(bss) = self.skel().maps.bss_data.as_ref() else { return Counters::default() };
+        let Some(bss) = self.skel().maps.bss_data.as_ref() else {
+            return Counters::default();
+        };
         // SAFETY: plain reads of mmapped BPF memory updated concurrently (hence volatile).
-        let (c, scheduled) =
-            unsafe { (std::ptr::read_volatile(&bss.counters), std::ptr::read_volatile(&bss.nr_scheduled)) };
+        let (c, scheduled) = unsafe {
+            (
+                std::ptr::read_volatile(&bss.counters),
+                std::ptr::read_volatile(&bss.nr_scheduled),
+            )
+        };
         // Gauges are adjusted from several CPUs and may be momentarily off by the tasks that were running when the
         // scheduler attached; never report a wrapped-around value.
         let gauge = |v: u64| if v > i64::MAX as u64 { 0 } else { v };
@@ -494,7 +601,10 @@ mod tests {
     fn defaults_are_valid_and_name_carries_the_version() {
         let b = Builder::new("scx_rustland");
         assert!(b.validate().is_ok());
-        assert_eq!(b.ops_name(), format!("scx_rustland_{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            b.ops_name(),
+            format!("scx_rustland_{}", env!("CARGO_PKG_VERSION"))
+        );
         assert!(b.ops_name().starts_with("scx_rustland_"));
     }
 
@@ -507,9 +617,18 @@ mod tests {
         assert_eq!(option_of(Builder::new("")), "name");
         assert_eq!(option_of(Builder::new("has space")), "name");
         assert_eq!(option_of(Builder::new(&"x".repeat(200))), "name");
-        assert_eq!(option_of(Builder::new("ok").default_slice_ns(0)), "default_slice_ns");
-        assert_eq!(option_of(Builder::new("ok").default_slice_ns(5_000_000_000)), "default_slice_ns");
-        assert_eq!(option_of(Builder::new("ok").exit_dump_len(u32::MAX)), "exit_dump_len");
+        assert_eq!(
+            option_of(Builder::new("ok").default_slice_ns(0)),
+            "default_slice_ns"
+        );
+        assert_eq!(
+            option_of(Builder::new("ok").default_slice_ns(5_000_000_000)),
+            "default_slice_ns"
+        );
+        assert_eq!(
+            option_of(Builder::new("ok").exit_dump_len(u32::MAX)),
+            "exit_dump_len"
+        );
     }
 
     #[test]
@@ -529,7 +648,10 @@ mod tests {
     #[test]
     fn attach_checks_options_before_the_kernel() {
         // Works on any machine: validation fails before anything touches the kernel.
-        assert!(matches!(Builder::new("").attach(), Err(BpfError::InvalidOption { .. })));
+        assert!(matches!(
+            Builder::new("").attach(),
+            Err(BpfError::InvalidOption { .. })
+        ));
     }
 
     #[test]

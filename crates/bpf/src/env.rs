@@ -14,8 +14,14 @@ const CAP_SYS_ADMIN: u32 = 21;
 /// Checks that a scheduler can be attached here: enough privileges, a kernel with sched_ext and BTF, and no other
 /// sched_ext scheduler enabled.
 pub fn check_environment() -> Result<(), BpfError> {
-    check_privileges(effective_uid(), fs::read_to_string("/proc/self/status").ok().as_deref())?;
-    check_kernel(Path::new(SCHED_EXT_DIR), Path::new("/sys/kernel/btf/vmlinux"))?;
+    check_privileges(
+        effective_uid(),
+        fs::read_to_string("/proc/self/status").ok().as_deref(),
+    )?;
+    check_kernel(
+        Path::new(SCHED_EXT_DIR),
+        Path::new("/sys/kernel/btf/vmlinux"),
+    )?;
     check_idle(Path::new(SCHED_EXT_DIR))
 }
 
@@ -42,18 +48,24 @@ pub(crate) fn check_privileges(euid: u32, proc_status: Option<&str>) -> Result<(
 
 pub(crate) fn check_kernel(sched_ext_dir: &Path, btf: &Path) -> Result<(), BpfError> {
     if !sched_ext_dir.join("state").exists() {
-        return Err(BpfError::NoSchedExt { detail: format!("{} not found", sched_ext_dir.display()) });
+        return Err(BpfError::NoSchedExt {
+            detail: format!("{} not found", sched_ext_dir.display()),
+        });
     }
     if !btf.exists() {
-        return Err(BpfError::NoSchedExt { detail: format!("{} not found (kernel built without BTF)", btf.display()) });
+        return Err(BpfError::NoSchedExt {
+            detail: format!("{} not found (kernel built without BTF)", btf.display()),
+        });
     }
     Ok(())
 }
 
 /// `state` must read `disabled`; otherwise report the running scheduler's name.
 pub(crate) fn check_idle(sched_ext_dir: &Path) -> Result<(), BpfError> {
-    let state = fs::read_to_string(sched_ext_dir.join("state"))
-        .map_err(|source| BpfError::Os { op: "reading /sys/kernel/sched_ext/state", source })?;
+    let state = fs::read_to_string(sched_ext_dir.join("state")).map_err(|source| BpfError::Os {
+        op: "reading /sys/kernel/sched_ext/state",
+        source,
+    })?;
     if state.trim() == "disabled" {
         return Ok(());
     }
@@ -71,7 +83,9 @@ pub fn running_scheduler() -> Option<String> {
     if state.trim() != "enabled" {
         return None;
     }
-    fs::read_to_string(Path::new(SCHED_EXT_DIR).join("root/ops")).ok().map(|s| s.trim().to_string())
+    fs::read_to_string(Path::new(SCHED_EXT_DIR).join("root/ops"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]
@@ -84,12 +98,22 @@ mod tests {
         let with_cap = "Name:\tx\nCapEff:\t0000000000200000\n";
         assert!(check_privileges(1000, Some(with_cap)).is_ok());
         let without = "Name:\tx\nCapEff:\t0000000000000000\n";
-        assert!(matches!(check_privileges(1000, Some(without)), Err(BpfError::NotRoot)));
-        assert!(matches!(check_privileges(1000, None), Err(BpfError::NotRoot)));
+        assert!(matches!(
+            check_privileges(1000, Some(without)),
+            Err(BpfError::NotRoot)
+        ));
+        assert!(matches!(
+            check_privileges(1000, None),
+            Err(BpfError::NotRoot)
+        ));
     }
 
     fn fake_sysfs(state: &str, ops: Option<&str>) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("rustland-bpf-env-{}-{state}-{}", std::process::id(), ops.is_some()));
+        let dir = std::env::temp_dir().join(format!(
+            "rustland-bpf-env-{}-{state}-{}",
+            std::process::id(),
+            ops.is_some()
+        ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("root")).unwrap();
         fs::write(dir.join("state"), format!("{state}\n")).unwrap();
@@ -101,7 +125,11 @@ mod tests {
 
     #[test]
     fn missing_sched_ext_is_reported() {
-        let err = check_kernel(Path::new("/nonexistent/sched_ext"), Path::new("/nonexistent/btf")).unwrap_err();
+        let err = check_kernel(
+            Path::new("/nonexistent/sched_ext"),
+            Path::new("/nonexistent/btf"),
+        )
+        .unwrap_err();
         assert!(matches!(err, BpfError::NoSchedExt { .. }));
         assert!(err.to_string().contains("CONFIG_SCHED_CLASS_EXT"));
     }

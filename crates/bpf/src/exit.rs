@@ -16,7 +16,9 @@ const EXIT_UNREG_KERN: i32 = 66;
 /// Classifies an exit. `restart_bit` is `SCX_ECODE_ACT_RESTART` as read from the running kernel's BTF.
 pub(crate) fn exit_kind(kind: i32, exit_code: i64, restart_bit: u64) -> ExitKind {
     match kind {
-        EXIT_UNREG_BPF | EXIT_UNREG_KERN if restart_bit != 0 && (exit_code as u64) & restart_bit != 0 => {
+        EXIT_UNREG_BPF | EXIT_UNREG_KERN
+            if restart_bit != 0 && (exit_code as u64) & restart_bit != 0 =>
+        {
             ExitKind::Restart
         }
         EXIT_DONE => ExitKind::Done,
@@ -27,21 +29,35 @@ pub(crate) fn exit_kind(kind: i32, exit_code: i64, restart_bit: u64) -> ExitKind
 }
 
 /// Builds the core's exit record. `kind == 0` means "still running".
-pub(crate) fn exit_info(kind: i32, exit_code: i64, reason: &str, message: &str, restart_bit: u64) -> Option<ExitInfo> {
+pub(crate) fn exit_info(
+    kind: i32,
+    exit_code: i64,
+    reason: &str,
+    message: &str,
+    restart_bit: u64,
+) -> Option<ExitInfo> {
     if kind == 0 {
         return None;
     }
     Some(ExitInfo {
         kind: exit_kind(kind, exit_code, restart_bit),
         code: exit_code,
-        reason: if reason.is_empty() { format!("exit kind {kind}") } else { reason.to_string() },
+        reason: if reason.is_empty() {
+            format!("exit kind {kind}")
+        } else {
+            reason.to_string()
+        },
         message: message.to_string(),
     })
 }
 
 /// A NUL-terminated C string in a fixed buffer, lossily decoded.
 pub(crate) fn c_str(buf: &[i8]) -> String {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -70,7 +86,10 @@ mod tests {
         // The code only counts for the UNREG_BPF/UNREG_KERN kinds, and only if the kernel knows the bit.
         assert_eq!(exit_kind(1024, code, RESTART), ExitKind::Error);
         assert_eq!(exit_kind(EXIT_UNREG_KERN, code, 0), ExitKind::Unregistered);
-        assert_eq!(exit_kind(EXIT_UNREG_KERN, RSN_HOTPLUG as i64, RESTART), ExitKind::Unregistered);
+        assert_eq!(
+            exit_kind(EXIT_UNREG_KERN, RSN_HOTPLUG as i64, RESTART),
+            ExitKind::Unregistered
+        );
     }
 
     #[test]

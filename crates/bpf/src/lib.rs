@@ -29,13 +29,25 @@ mod exit;
 pub mod memory;
 mod records;
 
-#[allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code, missing_docs)]
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    missing_docs
+)]
 #[allow(clippy::all)]
 mod bpf_intf {
     include!(concat!(env!("OUT_DIR"), "/bpf_intf.rs"));
 }
 
-#[allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code, missing_docs)]
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    missing_docs
+)]
 #[allow(clippy::all, unsafe_op_in_unsafe_fn)]
 mod bpf_skel {
     include!(concat!(env!("OUT_DIR"), "/bpf_skel.rs"));

@@ -97,7 +97,7 @@ impl RawQueuedTask {
     }
 
     /// The core event this record stands for, or an error message for an unknown kind.
-    pub fn to_event(&self) -> Result<Event, String> {
+    pub fn into_event(self) -> Result<Event, String> {
         match self.kind {
             MSG_QUEUED => Ok(Event::Queued(QueuedTask {
                 pid: self.pid,
@@ -164,10 +164,26 @@ impl RawDispatch {
         }
         put(out, offset_of!(RawDispatch, pid), &self.pid.to_ne_bytes());
         put(out, offset_of!(RawDispatch, cpu), &self.cpu.to_ne_bytes());
-        put(out, offset_of!(RawDispatch, flags), &self.flags.to_ne_bytes());
-        put(out, offset_of!(RawDispatch, slice_ns), &self.slice_ns.to_ne_bytes());
-        put(out, offset_of!(RawDispatch, vtime), &self.vtime.to_ne_bytes());
-        put(out, offset_of!(RawDispatch, enq_seq), &self.enq_seq.to_ne_bytes());
+        put(
+            out,
+            offset_of!(RawDispatch, flags),
+            &self.flags.to_ne_bytes(),
+        );
+        put(
+            out,
+            offset_of!(RawDispatch, slice_ns),
+            &self.slice_ns.to_ne_bytes(),
+        );
+        put(
+            out,
+            offset_of!(RawDispatch, vtime),
+            &self.vtime.to_ne_bytes(),
+        );
+        put(
+            out,
+            offset_of!(RawDispatch, enq_seq),
+            &self.enq_seq.to_ne_bytes(),
+        );
     }
 }
 
@@ -208,9 +224,26 @@ mod tests {
         assert_same_layout!(
             RawQueuedTask,
             rl_queued_task,
-            [kind, pid, prev_cpu, nr_cpus_allowed, flags, start_ns, stop_ns, exec_runtime_ns, weight, vtime, enq_seq, comm]
+            [
+                kind,
+                pid,
+                prev_cpu,
+                nr_cpus_allowed,
+                flags,
+                start_ns,
+                stop_ns,
+                exec_runtime_ns,
+                weight,
+                vtime,
+                enq_seq,
+                comm
+            ]
         );
-        assert_same_layout!(RawDispatch, rl_dispatch, [pid, cpu, flags, slice_ns, vtime, enq_seq]);
+        assert_same_layout!(
+            RawDispatch,
+            rl_dispatch,
+            [pid, cpu, flags, slice_ns, vtime, enq_seq]
+        );
         assert_same_layout!(RawPickIdleArg, rl_pick_idle_arg, [pid, prev_cpu]);
     }
 
@@ -220,7 +253,15 @@ mod tests {
         b.extend_from_slice(&r.pid.to_ne_bytes());
         b.extend_from_slice(&r.prev_cpu.to_ne_bytes());
         b.extend_from_slice(&r.nr_cpus_allowed.to_ne_bytes());
-        for v in [r.flags, r.start_ns, r.stop_ns, r.exec_runtime_ns, r.weight, r.vtime, r.enq_seq] {
+        for v in [
+            r.flags,
+            r.start_ns,
+            r.stop_ns,
+            r.exec_runtime_ns,
+            r.weight,
+            r.vtime,
+            r.enq_seq,
+        ] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&r.comm);
@@ -234,7 +275,9 @@ mod tests {
             pid: 4242,
             prev_cpu: 3,
             nr_cpus_allowed: 8,
-            flags: u64::from(bpf_intf::rl_enq_flags_RL_ENQ_WAKEUP | bpf_intf::rl_enq_flags_RL_ENQ_NEW),
+            flags: u64::from(
+                bpf_intf::rl_enq_flags_RL_ENQ_WAKEUP | bpf_intf::rl_enq_flags_RL_ENQ_NEW,
+            ),
             start_ns: 10,
             stop_ns: 20,
             exec_runtime_ns: 30,
@@ -247,12 +290,14 @@ mod tests {
         assert_eq!(bytes.len(), RawQueuedTask::SIZE);
         let decoded = RawQueuedTask::decode(&bytes).expect("long enough");
         assert_eq!(decoded, raw);
-        let Ok(Event::Queued(task)) = decoded.to_event() else {
+        let Ok(Event::Queued(task)) = decoded.into_event() else {
             panic!("expected a queued task");
         };
         assert_eq!(task.pid, 4242);
         assert_eq!(task.prev_cpu, 3);
-        assert!(task.flags.contains(EnqueueFlags::WAKEUP | EnqueueFlags::NEW));
+        assert!(task
+            .flags
+            .contains(EnqueueFlags::WAKEUP | EnqueueFlags::NEW));
         assert!(!task.flags.contains(EnqueueFlags::PREEMPTED));
         assert_eq!(task.weight.get(), 200);
         assert_eq!(task.enq_seq, 7);
@@ -261,16 +306,31 @@ mod tests {
 
     #[test]
     fn exit_record_and_bad_records() {
-        let raw = RawQueuedTask { kind: MSG_EXITED, pid: 9, ..Default::default() };
-        assert_eq!(raw.to_event(), Ok(Event::Exited { pid: 9 }));
-        assert!(RawQueuedTask { kind: 77, ..Default::default() }.to_event().is_err());
+        let raw = RawQueuedTask {
+            kind: MSG_EXITED,
+            pid: 9,
+            ..Default::default()
+        };
+        assert_eq!(raw.into_event(), Ok(Event::Exited { pid: 9 }));
+        assert!(RawQueuedTask {
+            kind: 77,
+            ..Default::default()
+        }
+        .into_event()
+        .is_err());
         assert!(RawQueuedTask::decode(&[0u8; 10]).is_none());
     }
 
     #[test]
     fn out_of_range_weight_is_clamped() {
-        let raw = RawQueuedTask { kind: MSG_QUEUED, weight: 1 << 40, ..Default::default() };
-        let Ok(Event::Queued(task)) = raw.to_event() else { panic!("queued") };
+        let raw = RawQueuedTask {
+            kind: MSG_QUEUED,
+            weight: 1 << 40,
+            ..Default::default()
+        };
+        let Ok(Event::Queued(task)) = raw.into_event() else {
+            panic!("queued")
+        };
         assert_eq!(task.weight.get(), Weight::MAX);
     }
 
@@ -290,14 +350,34 @@ mod tests {
             comm: Comm::new("t"),
         };
         let any = RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Any, 1000));
-        assert_eq!((any.pid, any.cpu, any.flags, any.slice_ns, any.vtime, any.enq_seq), (5, CPU_ANY, 0, 1000, 99, 12));
+        assert_eq!(
+            (
+                any.pid,
+                any.cpu,
+                any.flags,
+                any.slice_ns,
+                any.vtime,
+                any.enq_seq
+            ),
+            (5, CPU_ANY, 0, 1000, 99, 12)
+        );
 
-        let on1 = RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Cpu(1), 0).with_flags(DispatchFlags::PREEMPT));
+        let on1 = RawDispatch::from_dispatch(
+            &task
+                .dispatch(CpuTarget::Cpu(1), 0)
+                .with_flags(DispatchFlags::PREEMPT),
+        );
         assert_eq!(on1.cpu, 1);
-        assert_eq!(on1.flags, u64::from(bpf_intf::rl_dispatch_flags_RL_DISPATCH_PREEMPT));
+        assert_eq!(
+            on1.flags,
+            u64::from(bpf_intf::rl_dispatch_flags_RL_DISPATCH_PREEMPT)
+        );
 
         // A CPU id that collides with "any" is not silently turned into "any".
-        assert_ne!(RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Cpu(u32::MAX), 0)).cpu, CPU_ANY);
+        assert_ne!(
+            RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Cpu(u32::MAX), 0)).cpu,
+            CPU_ANY
+        );
 
         let mut buf = [0u8; RawDispatch::SIZE];
         on1.encode(&mut buf);
