@@ -68,7 +68,8 @@ pub struct TaskReport {
     pub user_dispatches: u64,
     /// Times the kernel side dispatched it itself (idle fast path, or kept running after its slice expired).
     pub kernel_dispatches: u64,
-    /// Times a `PREEMPT` dispatch took it off its CPU.
+    /// Times it was taken off its CPU before its slice ended: by a `PREEMPT` dispatch, or to make room for the
+    /// user-space scheduler when another task woke up.
     pub preemptions: u64,
     /// The longest time it was runnable without running, for any reason (after a wakeup, a preemption or an
     /// expired slice), including a wait still going on at the end: what the watchdog looks at (ns).

@@ -766,3 +766,46 @@ fn a_policy_that_never_stops_dispatching_cannot_stop_the_clock() {
     assert_eq!(out.report.exit.kind, ExitKind::Stall);
     assert!(out.report.counters.cancelled_dispatches > 100);
 }
+
+#[test]
+fn a_lone_task_keeps_its_cpu_when_nothing_else_waits() {
+    let workload = Workload::new().with(TaskSpec::hog("alone"));
+    let cfg = SimConfig {
+        idle_fast_path: false,
+        default_slice_ns: 5 * MS,
+        ..config(1, S)
+    };
+    let out = simulate(Recorder::new(Fcfs::with_slice(MS)), cfg, &workload).unwrap();
+    // The policy placed it once; after that every expired slice is renewed by the kernel side.
+    assert_eq!(out.policy.enqueued.len(), 1);
+    let t = &out.report.tasks[0];
+    assert_eq!(t.user_dispatches, 1);
+    assert!(t.kernel_dispatches >= 190, "{t:?}");
+    assert!(t.cpu_share > 0.99);
+}
+
+#[test]
+fn a_waking_task_preempts_the_longest_runner_so_the_scheduler_runs_at_once() {
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog"))
+        .with(TaskSpec::periodic("sleeper", 100 * US, 2 * MS));
+    let run = |preempt_min_ns| {
+        let cfg = SimConfig {
+            preempt_min_ns,
+            ..config(1, S)
+        };
+        simulate(Fcfs::with_slice(20 * MS), cfg, &workload)
+            .unwrap()
+            .report
+    };
+    let prompt = run(100 * US);
+    let lat = group(&prompt, "sleeper").latency;
+    // Wake-up delay plus one scheduler round, not the rest of the hog's slice.
+    assert!(lat.p99_ns < 50 * US, "{lat:?}");
+    assert!(prompt.tasks[0].preemptions > 100);
+    // Without that preemption the sleeper waits for the hog's slice to end.
+    let lazy = run(10 * S);
+    let slow = group(&lazy, "sleeper").latency;
+    assert!(slow.p50_ns > MS, "{slow:?}");
+    assert_eq!(lazy.tasks[0].preemptions, 0);
+}
