@@ -162,7 +162,7 @@ sc_survival() {
     RL_LOAD_TO=$(out_lines)
     ejected=$(ejections_since "survival-$RL_SCHED")
     if [ -n "$ejected" ]; then
-        rl_result survival fail "ejected under load: $ejected"
+        rl_result survival fail "ejected under load: $ejected $(grep -m 1 'EXIT:' "$RL_SCHED_OUT")"
     elif ! sched_alive; then
         rl_result survival fail "scheduler exited under load: $(out_tail 4)"
     elif ! sched_attached; then
