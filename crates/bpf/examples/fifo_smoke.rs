@@ -1,7 +1,7 @@
 //! A tiny FIFO scheduler over the live connector, for trying the BPF side by hand or in a VM.
 //!
 //! ```text
-//! fifo_smoke [--stats SECS] [--run SECS] [--partial] [--verbose] [--no-builtin-idle]
+//! fifo_smoke [--stats SECS] [--run SECS] [--partial] [--verbose] [--no-builtin-idle] [--numa]
 //! ```
 //!
 //! Prints a `[fifo_smoke] user=.. kernel=.. ...` line every `--stats` seconds, restarts after a CPU hotplug
@@ -61,6 +61,7 @@ struct Args {
     partial: bool,
     verbose: bool,
     builtin_idle: bool,
+    numa: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -70,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         partial: false,
         verbose: false,
         builtin_idle: true,
+        numa: false,
     };
     let mut it = std::env::args().skip(1);
     let secs = |v: Option<String>, flag: &str| -> Result<Duration, String> {
@@ -89,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
             "--partial" => args.partial = true,
             "--verbose" | "-v" => args.verbose = true,
             "--no-builtin-idle" => args.builtin_idle = false,
+            "--numa" => args.numa = true,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -148,7 +151,8 @@ fn main() -> ExitCode {
     let builder = Builder::new("fifo_smoke")
         .partial(args.partial)
         .verbose(args.verbose)
-        .builtin_idle(args.builtin_idle);
+        .builtin_idle(args.builtin_idle)
+        .numa_local_idle(args.numa);
     let started = Instant::now();
     loop {
         let connector = match builder.attach() {

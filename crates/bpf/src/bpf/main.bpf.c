@@ -181,6 +181,24 @@ static bool usersched_unresponsive(u64 now)
 	return silent;
 }
 
+/*
+ * Claim an idle CPU of @mask, near @near_cpu's NUMA node if @numa_local_idle. With per-node idle tracking on (which
+ * numa_local_idle implies), only the _node kfuncs may be used; without the IN_NODE flag they fall back to other
+ * nodes.
+ */
+static s32 pick_idle_in(const struct cpumask *mask, s32 near_cpu, bool same_node_only)
+{
+	u64 flags = 0;
+	int node;
+
+	if (!numa_local_idle)
+		return scx_bpf_pick_idle_cpu(mask, 0);
+	if (same_node_only)
+		flags = __COMPAT_ENUM_OR_ZERO(enum scx_pick_idle_cpu_flags, SCX_PICK_IDLE_IN_NODE);
+	node = __COMPAT_scx_bpf_cpu_node(near_cpu >= 0 ? near_cpu : bpf_get_smp_processor_id());
+	return __COMPAT_scx_bpf_pick_idle_cpu_node(mask, node, flags);
+}
+
 static s32 pick_idle(const struct task_struct *p, s32 prev_cpu)
 {
 	s32 cpu;
@@ -190,14 +208,12 @@ static s32 pick_idle(const struct task_struct *p, s32 prev_cpu)
 		return prev_cpu;
 	if (is_pinned(p))
 		return -EBUSY;
-	if (numa_local_idle && prev_cpu >= 0) {
-		cpu = __COMPAT_scx_bpf_pick_idle_cpu_node(p->cpus_ptr, __COMPAT_scx_bpf_cpu_node(prev_cpu),
-							  __COMPAT_ENUM_OR_ZERO(enum scx_pick_idle_cpu_flags,
-										SCX_PICK_IDLE_IN_NODE));
+	if (numa_local_idle) {
+		cpu = pick_idle_in(p->cpus_ptr, prev_cpu, true);
 		if (cpu >= 0)
 			return cpu;
 	}
-	return scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	return pick_idle_in(p->cpus_ptr, prev_cpu, false);
 }
 
 /* Claim any idle online CPU, or return a negative errno. */
@@ -207,7 +223,7 @@ static s32 pick_any_idle_cpu(void)
 	s32 cpu;
 
 	online = scx_bpf_get_online_cpumask();
-	cpu = scx_bpf_pick_idle_cpu(online, 0);
+	cpu = pick_idle_in(online, -1, false);
 	scx_bpf_put_cpumask(online);
 	return cpu;
 }
@@ -278,7 +294,7 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 		return;
 	}
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice, vtime, enq_flags);
-	cpu = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	cpu = pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
 	if (cpu >= 0)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	else if (preempt)
