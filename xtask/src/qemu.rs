@@ -80,7 +80,12 @@ pub struct VmReport {
     pub kernel_faults: Vec<String>,
     /// Problems of the harness: timeouts, qemu errors.
     pub errors: Vec<String>,
+    /// The last lines of the kernel console, shown when something went wrong.
+    pub console_tail: Vec<String>,
 }
+
+/// How many console lines [`VmReport::console_tail`] keeps.
+const CONSOLE_TAIL: usize = 25;
 
 enum Line {
     Console(String),
@@ -340,6 +345,13 @@ fn watch(
         log_line(log, &line)?;
         match line {
             Line::Console(l) => {
+                if report.console_tail.len() == CONSOLE_TAIL {
+                    report.console_tail.remove(0);
+                }
+                report.console_tail.push(l.clone());
+                if config.stream && l.contains("sched_ext:") {
+                    println!("kernel: {}", l.trim());
+                }
                 if is_kernel_fault(&l) {
                     if report.kernel_faults.is_empty() {
                         println!("vm: KERNEL FAULT: {l}");

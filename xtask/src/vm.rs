@@ -240,7 +240,18 @@ fn boot_job(
     };
     let report = qemu::boot(&config);
     let _ = std::fs::remove_file(&initrd);
-    Ok((report?, log_path))
+    let report = report?;
+    if !report.errors.is_empty() || !report.kernel_faults.is_empty() {
+        if report.console_tail.is_empty() {
+            eprintln!("vm: the kernel printed nothing on its console");
+        } else {
+            eprintln!("vm: last lines of the kernel console:");
+        }
+        for line in &report.console_tail {
+            eprintln!("    {line}");
+        }
+    }
+    Ok((report, log_path))
 }
 
 fn nonce() -> String {
