@@ -4,6 +4,7 @@
 //! schedulers are tested inside qemu on a Debian kernel that has it. See the
 //! "Running in a VM" section of the README.
 
+mod bench;
 mod ci;
 mod cpio;
 mod deps;
@@ -38,6 +39,8 @@ enum Command {
     VmRun(vm::VmRunArgs),
     /// Everything CI runs: deps, fmt, clippy, tests, vm-test.
     Ci(ci::CiArgs),
+    /// Benchmark every scheduler against the default one in one VM boot (report and plots).
+    Bench(bench::BenchArgs),
 }
 
 /// Which kernel(s) to boot.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::VmTest(args) => vm::vm_test(&args),
         Command::VmRun(args) => vm::vm_run(&args),
         Command::Ci(args) => ci::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,222 @@
+# Guest side of `cargo xtask bench` (appended to the boot's job script, after
+# lib.sh is sourced, so it reuses lib.sh's helpers and replaces rl_main).
+#
+# Extra tagged lines (parsed on the host by xtask/src/bench.rs):
+#   @@RL bench sample <phase> <sched> <workload> <rep> key=value...
+#   @@RL bench hist <phase> <sched> <rep> <upper_us>:<count>... over:<count>
+#   @@RL bench status <phase> <sched> key=value...
+# <sched> is `default` for the kernel's own scheduler. Progress goes out as
+# `@@RL info phase ...` lines, which the host prints as they come.
+#
+# Job variables: RL_BENCH_SCHEDS (bundled schedulers, ops name checked),
+# RL_BENCH_EXTRA (other sched_ext binaries, any ops name), RL_BENCH_REPEAT,
+# RL_BENCH_CYC_SECS, RL_BENCH_HOG_SECS, RL_BENCH_SWITCH_SECS,
+# RL_BENCH_HB_GROUPS, RL_BENCH_HB_LOOPS, RL_BENCH_HIST_US.
+
+: "${RL_BENCH_REPEAT:=3}"
+: "${RL_BENCH_CYC_SECS:=10}"
+: "${RL_BENCH_HOG_SECS:=6}"
+: "${RL_BENCH_SWITCH_SECS:=4}"
+: "${RL_BENCH_HB_GROUPS:=4}"
+: "${RL_BENCH_HB_LOOPS:=100}"
+: "${RL_BENCH_HIST_US:=100000}"
+: "${RL_BENCH_TMP:=/tmp}"
+RL_BENCH_ANY_OPS=0
+
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# CPU time (utime + stime, clock ticks) of the scheduler process, 0 without one
+sched_ticks() {
+    if [ -n "$RL_SCHED_PID" ] && [ -r /proc/$RL_SCHED_PID/stat ]; then
+        awk '{ print $14 + $15 }' /proc/$RL_SCHED_PID/stat
+    else
+        echo 0
+    fi
+}
+bench_attached() {
+    [ -n "$RL_SCHED_PID" ] || return 0
+    if [ "$RL_BENCH_ANY_OPS" = 1 ]; then
+        [ "$(scx_state)" = enabled ]
+    else
+        sched_attached
+    fi
+}
+bench_attached_or_dead() { bench_attached || ! sched_alive; }
+# metrc_ops FILE NAME: bogo ops/s (real time) of stressor NAME in stress-ng's --metrics-brief output
+metrc_ops() {
+    awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
+}
+
+# bench_sample WORKLOAD REP METRICS...: one sample line, with the scheduler's
+# CPU time and dispatches over the workload's window appended
+bench_sample() {
+    local w=$1 rep=$2 ticks wall user kernel att
+    shift 2
+    ticks=$(($(sched_ticks) - RL_T0))
+    wall=$(awk -v a="$RL_UP0" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }')
+    if [ -n "$RL_SCHED_PID" ]; then
+        user=$(stat_sum user "$RL_L0")
+        kernel=$(stat_sum kernel "$RL_L0")
+    else
+        user=0
+        kernel=0
+    fi
+    att=1
+    bench_attached || att=0
+    rl bench sample "$RL_PHASE" "$RL_BENCH_NAME" "$w" "$rep" "$@" \
+        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "attached=$att"
+}
+
+# bench_window: start measuring the scheduler over a workload
+bench_window() {
+    RL_T0=$(sched_ticks)
+    RL_UP0=$(uptime_s)
+    if [ -n "$RL_SCHED_PID" ]; then RL_L0=$(($(out_lines) + 1)); else RL_L0=1; fi
+}
+
+w_hackbench() {
+    local t
+    bench_window
+    t=$(cd /tmp && hackbench -g "$RL_BENCH_HB_GROUPS" -l "$RL_BENCH_HB_LOOPS" 2>&1 | awk '/^Time:/ { print $2 }')
+    bench_sample hackbench "$1" "time_s=${t:-nan}"
+}
+
+w_cyclictest() {
+    local hogs rep=$1
+    bench_window
+    (cd /tmp && stress-ng -c 2 --cpu-method int64 -t "$((RL_BENCH_CYC_SECS + 2))s" --metrics-brief) >$RL_BENCH_TMP/cyc-hogs.log 2>&1 &
+    hogs=$!
+    sleep 1
+    rm -f $RL_BENCH_TMP/cyc.hist
+    cyclictest -t 1 -i 1000 -D "${RL_BENCH_CYC_SECS}s" -q -h "$RL_BENCH_HIST_US" --histfile=$RL_BENCH_TMP/cyc.hist >$RL_BENCH_TMP/cyc.log 2>&1
+    wait "$hogs"
+    # Percentiles from the 1 us histogram (overflows count as above its end);
+    # log2 buckets for the plot.
+    awk -v limit="$RL_BENCH_HIST_US" -v phase="$RL_PHASE" -v sched="$RL_BENCH_NAME" -v rep="$rep" \
+        -v hogs="$(metrc_ops $RL_BENCH_TMP/cyc-hogs.log cpu)" '
+        /^[0-9]/ { us = $1 + 0; c = $2 + 0; n[us] = c; total += c; next }
+        /# Avg Latencies:/ { avg = $4 + 0 }
+        /# Max Latencies:/ { max = $4 + 0 }
+        /# Min Latencies:/ { min = $4 + 0 }
+        /# Histogram Overflows:/ { over = $4 + 0 }
+        END {
+            all = total + over
+            if (all == 0) { print "cyclictest samples=0 hog_ops_s=" hogs; exit }
+            want50 = all * 0.50; want99 = all * 0.99; want999 = all * 0.999
+            p50 = p99 = p999 = -1; acc = 0; b = 1; line = ""
+            for (us = 0; us < limit; us++) {
+                acc += n[us]
+                if (p50 < 0 && acc >= want50) p50 = us
+                if (p99 < 0 && acc >= want99) p99 = us
+                if (p999 < 0 && acc >= want999) p999 = us
+                while (us >= b) { line = line " " b ":" bc; bc = 0; b *= 2 }
+                bc += n[us]
+            }
+            line = line " " b ":" bc " over:" over
+            if (p50 < 0) p50 = limit; if (p99 < 0) p99 = limit; if (p999 < 0) p999 = limit
+            printf "cyclictest samples=%d avg_us=%d p50_us=%d p99_us=%d p999_us=%d max_us=%d min_us=%d overflows=%d hog_ops_s=%s\n", all, avg, p50, p99, p999, max, min, over, hogs
+            print "hist" line
+        }' $RL_BENCH_TMP/cyc.hist >$RL_BENCH_TMP/cyc.sum
+    # shellcheck disable=SC2046
+    bench_sample cyclictest "$rep" $(sed -n '1s/^cyclictest //p' $RL_BENCH_TMP/cyc.sum)
+    rl bench hist "$RL_PHASE" "$RL_BENCH_NAME" "$rep" $(sed -n '2s/^hist //p' $RL_BENCH_TMP/cyc.sum)
+}
+
+# Three single-hog stress-ng instances on two CPUs: total bogo ops/s and
+# Jain's fairness index over the three.
+w_hogs() {
+    local i pids=
+    bench_window
+    for i in 1 2 3; do
+        (cd /tmp && stress-ng -c 1 --cpu-method int64 -t "${RL_BENCH_HOG_SECS}s" --metrics-brief) >$RL_BENCH_TMP/hog$i.log 2>&1 &
+        pids="$pids $!"
+    done
+    # shellcheck disable=SC2086
+    wait $pids
+    set -- "$1" "$(metrc_ops $RL_BENCH_TMP/hog1.log cpu)" "$(metrc_ops $RL_BENCH_TMP/hog2.log cpu)" "$(metrc_ops $RL_BENCH_TMP/hog3.log cpu)"
+    bench_sample hogs "$1" $(awk -v a="$2" -v b="$3" -v c="$4" 'BEGIN {
+        s = a + b + c; q = a * a + b * b + c * c
+        printf "ops_s=%.2f jain=%.4f hog1=%s hog2=%s hog3=%s", s, (q > 0 ? s * s / (3 * q) : 0), a, b, c }')
+}
+
+w_switch() {
+    bench_window
+    (cd /tmp && stress-ng --switch 1 -t "${RL_BENCH_SWITCH_SECS}s" --metrics-brief) >$RL_BENCH_TMP/switch.log 2>&1
+    bench_sample switch "$1" "ops_s=$(metrc_ops $RL_BENCH_TMP/switch.log switch)"
+}
+
+# bench_phase LABEL [SCHEDULER [any]]: the workloads RL_BENCH_REPEAT times,
+# under SCHEDULER (or the default scheduler)
+bench_phase() {
+    RL_PHASE=$1
+    RL_SCHED=${2:-}
+    RL_BENCH_NAME=${2:-default}
+    RL_BENCH_ANY_OPS=0
+    [ "${3:-}" = any ] && RL_BENCH_ANY_OPS=1
+    local reps=$RL_BENCH_REPEAT rep w pf0=0 pf1=0 ejections rc=0 exit_line= t0
+    [ "$RL_PHASE" = warmup ] && reps=1
+    rl info phase "$RL_PHASE: $RL_BENCH_NAME, $reps repetition(s)"
+    kmark "bench-$RL_PHASE"
+    RL_SCHED_PID=
+    if [ -n "$RL_SCHED" ]; then
+        if ! scx_disabled; then
+            rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=0 "reason=sched_ext_already_$(scx_state)"
+            return
+        fi
+        t0=$(now)
+        sched_start --stats 1
+        wait_for "$RL_ATTACH_SECS" bench_attached_or_dead
+        if ! bench_attached || ! sched_alive; then
+            rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=0 "reason=not_attached_after_$(($(now) - t0))s"
+            sed "s/^/$RL_BENCH_NAME| /" "$RL_SCHED_OUT" >&3
+            sched_alive && sched_stop TERM
+            RL_SCHED_PID=
+            wait_for 10 scx_disabled
+            return
+        fi
+        sleep 2
+        pf0=$(stat_last pgfaults)
+    fi
+    for rep in $(seq 1 "$reps"); do
+        for w in hackbench cyclictest hogs switch; do
+            "w_$w" "$rep"
+        done
+    done
+    if [ -n "$RL_SCHED" ]; then
+        pf1=$(stat_last pgfaults)
+        ejections=$(dmesg_since "bench-$RL_PHASE" | grep -cE 'sched_ext: .*(disabled|error|stall)|runnable task stall|watchdog failed')
+        local alive=0 att=0
+        sched_alive && alive=1
+        bench_attached && att=1
+        sched_alive && sched_stop TERM
+        rc=${RL_SCHED_RC:-0}
+        exit_line=$(grep -m 1 'EXIT:' "$RL_SCHED_OUT" | sed "s/${RL_ESC}\[[0-9;]*m//g" | tr -c 'A-Za-z0-9_.:=-' '_')
+        wait_for 10 scx_disabled
+        rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=1 "attached_end=$att" "alive_end=$alive" \
+            "ejections=$ejections" "exit_rc=$rc" "pgfaults_start=$pf0" "pgfaults_end=$pf1" \
+            "stats_lines=$(stats_lines)" "exit=${exit_line:-none}"
+        tail -n 5 "$RL_SCHED_OUT" | sed "s/^/$RL_BENCH_NAME| /" >&3
+    else
+        rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=1
+    fi
+    RL_SCHED=
+    RL_SCHED_PID=
+}
+
+rl_bench() {
+    rl info bench "$(uname -r), $(nproc) CPUs, repeat=$RL_BENCH_REPEAT"
+    bench_phase warmup
+    bench_phase default
+    for s in $RL_BENCH_SCHEDS; do
+        bench_phase "$s" "$s"
+    done
+    for s in $RL_BENCH_EXTRA; do
+        bench_phase "$s" "$s" any
+    done
+    bench_phase default-again
+}
+
+rl_main() {
+    rl hello "$RL_NONCE" "$(uname -r)"
+    rl_bench
+    rl done
+}
