@@ -213,8 +213,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// hotplug), a line containing `restarting` is printed on stdout and the next pass begins with the same stop
 /// flag. A panic in the policy is caught, the scheduler detached, and the panic reported.
 ///
-/// `pgfaults` returns the process's page faults since memory discipline was set up; it is called only when
-/// statistics are requested.
+/// `pgfaults` returns the process's page faults since memory discipline was set up; statistics report those taken
+/// since the first attach completed (when the machine starts depending on the scheduler).
 pub fn run<S, P>(
     config: &RunConfig<'_>,
     mut attach: impl FnMut() -> Result<S, AttachError>,
@@ -227,6 +227,9 @@ where
 {
     let shutdown = config.signals.handle().clone();
     let mut totals = Totals::default();
+    // Page faults count from the moment the scheduler first schedules the machine: faults while opening and
+    // loading the BPF program happen before any task depends on us.
+    let mut pgfault_base: Option<u64> = None;
     loop {
         if shutdown.is_requested() {
             return Outcome::Stopped {
@@ -237,6 +240,11 @@ where
             Ok(session) => session,
             Err(e) => return Outcome::AttachFailed(e),
         };
+        let base = *pgfault_base.get_or_insert_with(|| {
+            let setup = pgfaults();
+            tracing::debug!("{setup} page faults while setting up, before scheduling began");
+            setup
+        });
         let policy = new_policy();
         let policy_name = policy.name();
         tracing::info!(
@@ -252,7 +260,7 @@ where
                 config.stats.serve(|| Snapshot {
                     counters: add_counters(&totals.counters, &rl.connector().counters()),
                     exits: totals.exits + rl.stats().exits,
-                    pgfaults: pgfaults(),
+                    pgfaults: pgfaults().saturating_sub(base),
                     nr_cpus: rl.connector().nr_cpus(),
                     restarts: totals.restarts,
                     policy: PolicyFigures::from_policy(rl.policy()),
@@ -555,6 +563,60 @@ mod tests {
             1,
             "the scheduler must be detached after a panic"
         );
+    }
+
+    #[test]
+    fn statistics_count_page_faults_from_the_first_attach_and_sum_restarts() {
+        let (req_tx, req_rx) = crossbeam_channel::bounded(1);
+        let (res_tx, res_rx) = crossbeam_channel::bounded(1);
+        let hub = StatsHub::from_channels(vec![(res_tx, req_rx)]);
+        let signals = Signals::none();
+        let config = RunConfig {
+            name: "scx_fake",
+            signals: &signals,
+            stats: &hub,
+            loop_config: LoopConfig::default(),
+        };
+        let log = Rc::new(RefCell::new(Log::default()));
+        let faults = std::cell::Cell::new(0u64);
+        let mut attached = 0;
+        let outcome = run(
+            &config,
+            || {
+                attached += 1;
+                // Loading the BPF program faults; scheduling must not, but here it faults once after a restart.
+                faults.set(faults.get() + if attached == 1 { 500 } else { 1 });
+                let exit = if attached == 1 {
+                    exit(ExitKind::Restart, "hotplug")
+                } else {
+                    // Ask for statistics during the second session.
+                    req_tx.send(()).unwrap();
+                    exit(ExitKind::Done, "done")
+                };
+                Ok(FakeSession {
+                    log: Rc::clone(&log),
+                    rounds_left: 3,
+                    exit: Some(exit),
+                    ended: None,
+                    next_pid: 0,
+                })
+            },
+            || Fifo {
+                queue: VecDeque::new(),
+                picked: 0,
+                panic_at: None,
+            },
+            || faults.get(),
+        );
+        assert_eq!(outcome.exit_code(), exit_code::SUCCESS, "{outcome:?}");
+        let snap = res_rx
+            .try_recv()
+            .expect("the request was answered between rounds");
+        assert_eq!(
+            snap.pgfaults, 1,
+            "setup faults before the first attach are not counted, later ones are"
+        );
+        assert_eq!(snap.restarts, 1);
     }
 
     #[test]

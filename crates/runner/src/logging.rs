@@ -1,5 +1,7 @@
 //! Logging setup: `tracing` to stderr, level from `-v` unless `RUST_LOG` is set.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// The default filter for a `-v` count: info, debug, then trace.
@@ -19,6 +21,7 @@ pub fn init(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -56,7 +56,7 @@ pub struct Snapshot {
     pub counters: Counters,
     /// `Policy::on_exit` calls so far.
     pub exits: u64,
-    /// Page faults of the scheduler process since memory discipline was put in place.
+    /// Page faults of the scheduler process since it first attached.
     pub pgfaults: u64,
     /// Number of possible CPUs.
     pub nr_cpus: u32,
@@ -131,8 +131,8 @@ pub struct Metrics {
     /// Exit notifications handled since start.
     #[stat(desc = "Task exit notifications handled by the policy since start (total)")]
     pub exits: u64,
-    /// Page faults of the scheduler since start; anything but 0 is a problem.
-    #[stat(desc = "Page faults of the scheduler process since start (total; must stay 0)")]
+    /// Page faults of the scheduler since it attached; anything but 0 is a problem.
+    #[stat(desc = "Page faults of the scheduler process since it attached (total; must stay 0)")]
     pub pgfaults: u64,
     /// Hotplug restarts since start.
     #[stat(desc = "Restarts after CPU hotplug since start (total)")]
