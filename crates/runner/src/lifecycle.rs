@@ -194,6 +194,7 @@ struct Totals {
     counters: Counters,
     exits: u64,
     restarts: u64,
+    pgfaults: u64,
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -213,8 +214,8 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// hotplug), a line containing `restarting` is printed on stdout and the next pass begins with the same stop
 /// flag. A panic in the policy is caught, the scheduler detached, and the panic reported.
 ///
-/// `pgfaults` returns the process's page faults since memory discipline was set up; statistics report those taken
-/// since the first attach completed (when the machine starts depending on the scheduler).
+/// `pgfaults` returns the process's page faults since memory discipline was set up; statistics report only those
+/// taken while a session was attached and running (not while loading or re-loading the BPF program).
 pub fn run<S, P>(
     config: &RunConfig<'_>,
     mut attach: impl FnMut() -> Result<S, AttachError>,
@@ -227,9 +228,6 @@ where
 {
     let shutdown = config.signals.handle().clone();
     let mut totals = Totals::default();
-    // Page faults count from the moment the scheduler first schedules the machine: faults while opening and
-    // loading the BPF program happen before any task depends on us.
-    let mut pgfault_base: Option<u64> = None;
     loop {
         if shutdown.is_requested() {
             return Outcome::Stopped {
@@ -240,11 +238,9 @@ where
             Ok(session) => session,
             Err(e) => return Outcome::AttachFailed(e),
         };
-        let base = *pgfault_base.get_or_insert_with(|| {
-            let setup = pgfaults();
-            tracing::debug!("{setup} page faults while setting up, before scheduling began");
-            setup
-        });
+        // Page faults count only while a session schedules the machine: faults while opening and loading the
+        // BPF program (first start or hotplug restart) happen while no task depends on us.
+        let session_base = pgfaults();
         let policy = new_policy();
         let policy_name = policy.name();
         tracing::info!(
@@ -260,7 +256,7 @@ where
                 config.stats.serve(|| Snapshot {
                     counters: add_counters(&totals.counters, &rl.connector().counters()),
                     exits: totals.exits + rl.stats().exits,
-                    pgfaults: pgfaults().saturating_sub(base),
+                    pgfaults: totals.pgfaults + pgfaults().saturating_sub(session_base),
                     nr_cpus: rl.connector().nr_cpus(),
                     restarts: totals.restarts,
                     policy: PolicyFigures::from_policy(rl.policy()),
@@ -269,6 +265,7 @@ where
             (report, rl.stats())
         }));
 
+        let session_faults = pgfaults().saturating_sub(session_base);
         let dump = match &result {
             Ok((Ok(report), _)) => match &report.reason {
                 StopReason::KernelExit(info) if info.is_error() => session.exit_dump(),
@@ -307,6 +304,7 @@ where
                 totals.counters = add_counters(&totals.counters, &report.counters);
                 totals.exits += loop_stats.exits;
                 totals.restarts += 1;
+                totals.pgfaults += session_faults;
                 println!(
                     "{}: restarting after the kernel asked for it: {info}",
                     config.name
@@ -344,6 +342,8 @@ mod tests {
         exit: Option<ExitInfo>,
         ended: Option<ExitInfo>,
         next_pid: Pid,
+        /// Bumped once per round, to play page faults taken while scheduling.
+        faults: Option<Rc<std::cell::Cell<u64>>>,
     }
 
     impl Connector for FakeSession {
@@ -372,6 +372,9 @@ mod tests {
         }
         fn set_queued(&mut self, _: u64) {}
         fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
+            if let Some(faults) = &self.faults {
+                faults.set(faults.get() + 1);
+            }
             if self.rounds_left == 0 {
                 self.ended = self.exit.take();
             } else {
@@ -482,6 +485,7 @@ mod tests {
                     exit,
                     ended: None,
                     next_pid: 0,
+                    faults: None,
                 })
             },
             || Fifo {
@@ -566,7 +570,7 @@ mod tests {
     }
 
     #[test]
-    fn statistics_count_page_faults_from_the_first_attach_and_sum_restarts() {
+    fn page_faults_count_only_while_attached_and_sum_over_restarts() {
         let (req_tx, req_rx) = crossbeam_channel::bounded(1);
         let (res_tx, res_rx) = crossbeam_channel::bounded(1);
         let hub = StatsHub::from_channels(vec![(res_tx, req_rx)]);
@@ -578,14 +582,14 @@ mod tests {
             loop_config: LoopConfig::default(),
         };
         let log = Rc::new(RefCell::new(Log::default()));
-        let faults = std::cell::Cell::new(0u64);
+        let faults = Rc::new(std::cell::Cell::new(0u64));
         let mut attached = 0;
         let outcome = run(
             &config,
             || {
                 attached += 1;
-                // Loading the BPF program faults; scheduling must not, but here it faults once after a restart.
-                faults.set(faults.get() + if attached == 1 { 500 } else { 1 });
+                // Loading the BPF program faults a lot; that must not count.
+                faults.set(faults.get() + 500);
                 let exit = if attached == 1 {
                     exit(ExitKind::Restart, "hotplug")
                 } else {
@@ -599,6 +603,7 @@ mod tests {
                     exit: Some(exit),
                     ended: None,
                     next_pid: 0,
+                    faults: Some(Rc::clone(&faults)),
                 })
             },
             || Fifo {
@@ -612,10 +617,8 @@ mod tests {
         let snap = res_rx
             .try_recv()
             .expect("the request was answered between rounds");
-        assert_eq!(
-            snap.pgfaults, 1,
-            "setup faults before the first attach are not counted, later ones are"
-        );
+        // The first session ran 4 rounds (one fault each); the second had run one round when it answered.
+        assert_eq!(snap.pgfaults, 4 + 1);
         assert_eq!(snap.restarts, 1);
     }
 

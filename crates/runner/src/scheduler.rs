@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use rustland_bpf::{memory, BpfConnector, BpfError, Builder};
-use rustland_core::{ExitInfo, LoopConfig, Policy};
+use rustland_core::{Context, Dispatch, ExitInfo, LoopConfig, Pid, Policy, QueuedTask};
 
 use crate::lifecycle::{exit_code, run, AttachError, RunConfig, Session, Signals};
 use crate::stats::{self, StatsHub};
@@ -50,6 +50,60 @@ fn policy_figure_names<P: Policy>(policy: &P) -> Vec<&'static str> {
     let mut names = Vec::new();
     policy.metrics(&mut |name, _| names.push(name));
     names
+}
+
+/// Environment variable of the fault tests (`cargo xtask vm-test --faults`): when set to `N`, the policy panics on
+/// its `N`-th dispatch, so the tests can check that a panicking policy is caught, the scheduler detached and the
+/// panic reported. Not a user option; unset in normal use.
+pub const TEST_PANIC_ENV: &str = "RUSTLAND_TEST_PANIC_AFTER";
+
+/// A policy that panics after a number of dispatches when [`TEST_PANIC_ENV`] asks for it; otherwise the policy
+/// itself.
+struct TestPanic<P> {
+    policy: P,
+    /// Dispatches left before the panic (`None`: never).
+    left: Option<u64>,
+}
+
+impl<P: Policy> Policy for TestPanic<P> {
+    fn name(&self) -> &'static str {
+        self.policy.name()
+    }
+    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
+        self.policy.on_enqueue(task, ctx)
+    }
+    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
+        let next = self.policy.pick_next(ctx)?;
+        if let Some(left) = self.left.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                panic!("{TEST_PANIC_ENV} reached: test panic in the policy");
+            }
+        }
+        Some(next)
+    }
+    fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>) {
+        self.policy.on_exit(pid, ctx)
+    }
+    fn nr_queued(&self) -> usize {
+        self.policy.nr_queued()
+    }
+    fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
+        self.policy.metrics(report)
+    }
+}
+
+/// Reads [`TEST_PANIC_ENV`]: `Ok(None)` when unset.
+fn test_panic_after() -> Result<Option<u64>, String> {
+    match std::env::var(TEST_PANIC_ENV) {
+        Err(_) => Ok(None),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "{TEST_PANIC_ENV} must be a positive number of dispatches, not `{v}`"
+            )),
+        },
+    }
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -104,6 +158,11 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         return fail(exit_code::USAGE, e);
     }
 
+    let panic_after = match test_panic_after() {
+        Ok(n) => n,
+        Err(e) => return fail(exit_code::USAGE, e),
+    };
+
     // One clear line when this machine cannot run a sched_ext scheduler, before touching anything.
     if let Err(e) = rustland_bpf::check_environment() {
         let outcome = crate::Outcome::AttachFailed(classify(e));
@@ -132,7 +191,10 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
     let outcome = run(
         &config,
         || builder.attach().map_err(classify),
-        &mut new_policy,
+        || TestPanic {
+            policy: new_policy(),
+            left: panic_after,
+        },
         || memory_lock.page_faults(),
     );
     let _ = outcome.report(&mut io::stdout().lock(), &mut io::stderr().lock());
