@@ -90,14 +90,15 @@ w_cyclictest() {
     cyclictest -t 1 -i 1000 -D "${RL_BENCH_CYC_SECS}s" -q -h "$RL_BENCH_HIST_US" --histfile=$RL_BENCH_TMP/cyc.hist >$RL_BENCH_TMP/cyc.log 2>&1
     wait "$hogs"
     # Percentiles from the 1 us histogram (overflows count as above its end);
-    # log2 buckets for the plot.
-    awk -v limit="$RL_BENCH_HIST_US" -v phase="$RL_PHASE" -v sched="$RL_BENCH_NAME" -v rep="$rep" \
-        -v hogs="$(metrc_ops $RL_BENCH_TMP/cyc-hogs.log cpu)" '
-        /^[0-9]/ { us = $1 + 0; c = $2 + 0; n[us] = c; total += c; next }
-        /# Avg Latencies:/ { avg = $4 + 0 }
-        /# Max Latencies:/ { max = $4 + 0 }
-        /# Min Latencies:/ { min = $4 + 0 }
-        /# Histogram Overflows:/ { over = $4 + 0 }
+    # log2 buckets for the plot. cyclictest pads numbers with zeros, which
+    # busybox awk would read as octal: dec() strips them.
+    awk -v limit="$RL_BENCH_HIST_US" -v hogs="$(metrc_ops $RL_BENCH_TMP/cyc-hogs.log cpu)" '
+        function dec(s) { sub(/^0+/, "", s); return s + 0 }
+        /^[0-9]/ { us = dec($1); c = dec($2); n[us] = c; total += c; next }
+        /# Avg Latencies:/ { avg = dec($4) }
+        /# Max Latencies:/ { max = dec($4) }
+        /# Min Latencies:/ { min = dec($4) }
+        /# Histogram Overflows:/ { over = dec($4) }
         END {
             all = total + over
             if (all == 0) { print "cyclictest samples=0 hog_ops_s=" hogs; exit }
