@@ -104,6 +104,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .unwrap_or_else(|| ws.target_dir.join("bench"));
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let load = host_load();
+    let source = source_state();
 
     let (log_path, release, faults) = match &args.from_log {
         Some(log) => (log.clone(), None, Vec::new()),
@@ -131,6 +132,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         kernel: release.unwrap_or_else(|| "unknown".into()),
         date: util::timestamp(),
         host_load: load,
+        source,
         repeat: args.repeat,
         log: log_path,
         rows: data::summarize(&data),
@@ -265,6 +267,30 @@ fn release_from_log(text: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// The commit the schedulers were built from, and whether the scheduler
+/// sources had uncommitted changes.
+fn source_state() -> String {
+    let root = util::workspace_root();
+    let git = |args: &[&str]| util::output(Command::new("git").args(args).current_dir(&root));
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Ok(rev) => {
+            let dirty = git(&["status", "--porcelain", "--", "crates", "bins", "examples"])
+                .map(|s| !s.trim().is_empty())
+                .unwrap_or(false);
+            format!(
+                "{}{}",
+                rev.trim(),
+                if dirty {
+                    " with uncommitted changes"
+                } else {
+                    ""
+                }
+            )
+        }
+        Err(_) => "unknown".into(),
+    }
+}
+
 fn host_load() -> String {
     fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -387,6 +413,7 @@ struct Report {
     kernel: String,
     date: String,
     host_load: String,
+    source: String,
     repeat: u32,
     log: PathBuf,
     data: BenchData,
@@ -494,8 +521,9 @@ impl Report {
         let mut s = String::from("# rustland benchmark report\n\n");
         let _ = writeln!(
             s,
-            "Generated {} by `cargo xtask bench`; guest kernel {}; host load average at the start {}; VM log `{}`.\n",
+            "Generated {} by `cargo xtask bench` from {}; guest kernel {}; host load average at the start {}; VM log `{}`.\n",
             self.date,
+            self.source,
             self.kernel,
             self.host_load,
             self.log.display()
@@ -549,6 +577,7 @@ impl Report {
             "kernel": self.kernel,
             "date": self.date,
             "host_load": self.host_load,
+            "source": self.source,
             "repeat": self.repeat,
             "vm_log": self.log.display().to_string(),
             "kernel_faults": self.kernel_faults,
@@ -623,7 +652,7 @@ fn write_report(report: &Report, out_dir: &Path) -> Result<()> {
     write(
         "ratios.svg",
         &svg::ratio_bars(
-            "Ratio to the default scheduler (times and latencies: lower is better; ops/s and fairness: higher is better)",
+            "Ratio to the default scheduler (times, latencies: lower is better; ops/s, fairness: higher)",
             &titles,
             &bars,
         ),
@@ -677,6 +706,7 @@ completed                              9709           9000          12000
             kernel: "k".into(),
             date: "d".into(),
             host_load: "0".into(),
+            source: "abc".into(),
             repeat: 1,
             log: PathBuf::from("x.log"),
             rows: data::summarize(&data),

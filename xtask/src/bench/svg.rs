@@ -35,7 +35,7 @@ fn open(out: &mut String, title: &str) {
     let _ = writeln!(
         out,
         r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        (LEFT + W - RIGHT) / 2.0,
+        W / 2.0,
         escape(title)
     );
 }
@@ -56,11 +56,16 @@ fn legend(out: &mut String, names: &[String]) {
     }
 }
 
+/// A short axis label: `512µs`, `1ms`, `4.1ms`, `33ms`.
 fn label_us(us: u64) -> String {
-    if us >= 1000 {
-        format!("{}ms", us as f64 / 1000.0)
+    if us < 1000 {
+        return format!("{us}µs");
+    }
+    let ms = us as f64 / 1000.0;
+    if ms < 10.0 && (ms - ms.round()).abs() >= 0.05 {
+        format!("{ms:.1}ms")
     } else {
-        format!("{us}µs")
+        format!("{ms:.0}ms")
     }
 }
 
@@ -103,8 +108,15 @@ pub fn latency_plot(title: &str, series: &[(String, Vec<(u64, u64)>)]) -> String
             y = y_of(f)
         );
     }
-    let mut us = lo;
+    // Label every bucket, or every other one when they would crowd.
+    let every = if steps > 10.0 { 2 } else { 1 };
+    let (mut us, mut k) = (lo, 0);
     while us <= hi {
+        k += 1;
+        if (k - 1) % every != 0 {
+            us *= 2;
+            continue;
+        }
         let _ = writeln!(
             out,
             r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
@@ -260,6 +272,9 @@ mod tests {
         assert!(svg.contains("scx_a&amp;b"));
         // 2 µs .. 8 µs are labelled; 1 µs (empty everywhere) is not.
         assert!(svg.contains(">8µs<") && !svg.contains(">1µs<"));
+        assert_eq!(label_us(1024), "1ms");
+        assert_eq!(label_us(4096), "4.1ms");
+        assert_eq!(label_us(32768), "33ms");
     }
 
     #[test]
