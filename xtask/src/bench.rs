@@ -392,7 +392,8 @@ fn sim_number(text: &str) -> Option<f64> {
     text.parse().ok()
 }
 
-/// Order of schedulers from best to worst by `value` (lower or higher better).
+/// Order of schedulers from best to worst by `value` (lower or higher
+/// better): `a > b = c` (`>`: better; `=`: within 1 %).
 fn ranking(values: &[(String, f64)], lower_is_better: bool) -> String {
     let mut v = values.to_vec();
     v.sort_by(|a, b| {
@@ -403,10 +404,16 @@ fn ranking(values: &[(String, f64)], lower_is_better: bool) -> String {
             o.reverse()
         }
     });
-    v.iter()
-        .map(|(n, _)| n.as_str())
-        .collect::<Vec<_>>()
-        .join(" < ")
+    let mut out = String::new();
+    for (i, (name, value)) in v.iter().enumerate() {
+        if i > 0 {
+            let prev = v[i - 1].1;
+            let tie = (value - prev).abs() <= 0.01 * value.abs().max(prev.abs());
+            out.push_str(if tie { " = " } else { " > " });
+        }
+        out.push_str(name);
+    }
+    out
 }
 
 struct Report {
@@ -553,7 +560,7 @@ impl Report {
             s.push_str(
                 "Policies: fifo = scx_rlfifo, rr = scx_rlrr, vruntime = scx_rustland. The simulator has no model \
                  of the kernel's default scheduler, so only the order of the policies compares.\n\n\
-                 | what | order in the VM (best first) | order in the simulator |\n| --- | --- | --- |\n",
+                 | what | order in the VM (`>`: better, `=`: within 1 %) | order in the simulator |\n| --- | --- | --- |\n",
             );
             for (what, vm, sim) in self.rankings() {
                 let _ = writeln!(s, "| {what} | {vm} | {sim} |");
@@ -715,8 +722,15 @@ completed                              9709           9000          12000
             kernel_faults: Vec::new(),
         };
         let r = report.rankings();
-        assert_eq!(r[0].1, "scx_rustland < scx_rlrr < scx_rlfifo");
-        assert_eq!(r[0].2, "scx_rlfifo < scx_rustland < scx_rlrr");
+        assert_eq!(r[0].1, "scx_rustland > scx_rlrr > scx_rlfifo");
+        assert_eq!(r[0].2, "scx_rlfifo > scx_rustland > scx_rlrr");
+        assert_eq!(
+            ranking(
+                &[("a".into(), 100.0), ("b".into(), 100.5), ("c".into(), 50.0)],
+                false
+            ),
+            "b = a > c"
+        );
         assert_eq!(r[2].1, "–");
         let md = report.markdown();
         assert!(md.contains("| wakeup latency under hogs (p99) |"), "{md}");
