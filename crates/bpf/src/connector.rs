@@ -261,6 +261,10 @@ pub struct BpfConnector {
     slot: Rc<Cell<Option<RawQueuedTask>>>,
     /// Queued-task records received so far (for the `nr_queued` gauge).
     received: u64,
+    /// Whether the current round received or sent anything.
+    round_active: bool,
+    /// What user space last published with `set_queued`.
+    published: u64,
     nr_cpus: u32,
     /// `SCX_ECODE_ACT_RESTART` of the running kernel.
     restart_bit: u64,
@@ -375,6 +379,8 @@ impl BpfConnector {
             object: Some(object),
             slot: Rc::clone(&slot),
             received: 0,
+            round_active: false,
+            published: 0,
             nr_cpus: libbpf_rs::num_possible_cpus()
                 .map(|n| n as u32)
                 .unwrap_or(1),
@@ -476,6 +482,27 @@ impl Drop for BpfConnector {
     }
 }
 
+/// Longest sleep of an idle scheduler in [`Connector::yield_cpu`]. Short, because the ring's wakeup (an irq_work
+/// raised while the BPF side holds a runqueue lock) was seen to arrive late in VMs; the timeout bounds that delay.
+pub const IDLE_WAIT_MS: i32 = 5;
+
+/// Waits until `epoll_fd` reports a readable ring, `timeout_ms` pass, or a signal arrives.
+fn wait_readable(epoll_fd: i32, timeout_ms: i32) -> Result<(), ConnectorError> {
+    let mut event = libc::epoll_event { events: 0, u64: 0 };
+    // SAFETY: `event` is a valid buffer for one event; the fd belongs to the ring buffer and lives as long as it.
+    let ret = unsafe { libc::epoll_wait(epoll_fd, &mut event, 1, timeout_ms) };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(ConnectorError::Os {
+                op: "waiting for the queued-task ring",
+                source: err,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn ring_error(op: &'static str, ret: i32) -> ConnectorError {
     ConnectorError::Os {
         op,
@@ -520,13 +547,22 @@ impl Connector for BpfConnector {
     }
 
     fn set_queued(&mut self, nr_queued: u64) {
+        self.published = nr_queued;
         if let Some(bss) = self.skel.as_mut().and_then(|s| s.maps.bss_data.as_mut()) {
             // SAFETY: a plain write to mmapped BPF memory the BPF side reads concurrently (hence volatile).
             unsafe { std::ptr::write_volatile(&mut bss.nr_scheduled, nr_queued) };
         }
     }
 
+    /// After a round with work, yields the CPU: the BPF side parks the scheduler until there is more work. After a
+    /// round with nothing to do and no task held, sleeps until the queued-task ring has a record (the BPF side's
+    /// adaptive ring wakeup) or [`IDLE_WAIT_MS`] pass, so an idle machine does not spin in `sched_yield`.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
+        let idle = !self.round_active && self.published == 0;
+        self.round_active = false;
+        if let (true, Some(ring)) = (idle, &self.queued) {
+            return wait_readable(ring.epoll_fd(), IDLE_WAIT_MS);
+        }
         // SAFETY: sched_yield has no preconditions; it cannot fail on Linux.
         unsafe { libc::sched_yield() };
         Ok(())

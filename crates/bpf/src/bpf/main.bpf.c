@@ -9,12 +9,15 @@
  * - User space answers with rl_dispatch records in the @dispatched ring (BPF_MAP_TYPE_USER_RINGBUF), drained by
  *   ops.dispatch() in batches. A dispatch is applied only if it matches the task's entry in @custody; anything else
  *   is stale and counted as cancelled.
- * - The user-space scheduler is itself a task (@usersched_pid). When it yields with nothing to do it is parked: it
- *   stays runnable in our custody but in no DSQ, and ops.dispatch() puts it on a CPU only when there is work.
+ * - The user-space scheduler is itself a task (@usersched_pid). When it yields with nothing to do while other tasks
+ *   want its CPU, it is parked: it stays runnable in our custody but in no DSQ, and ops.dispatch() puts it on a CPU
+ *   only when there is work. When nothing else wants the CPU, the kernel keeps it running (no SCX_OPS_ENQ_LAST: an
+ *   insert into the local DSQ from ops.enqueue() of the last task does not reliably wake a CPU that is going idle);
+ *   after a round with nothing to do, user space sleeps in epoll on the @queued ring, whose adaptive wakeup brings
+ *   it back with the next record.
  *
  * Fast paths that bypass user space: a waking task with an idle CPU (select_cpu), per-CPU kthreads and
- * memory-management kthreads, a task that is the last runnable one on its CPU while user space has nothing pending,
- * and a full ring ("congested").
+ * memory-management kthreads, and a full ring ("congested").
  *
  * Latency: a task queued on wakeup while no CPU is idle preempts the CPU whose current task has run longest, so the
  * user-space scheduler runs at once instead of after a CPU hog's slice.
@@ -30,7 +33,11 @@ char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
 
-/* DSQ ids: 0..nr_cpu_ids-1 are per-CPU DSQs, then the shared one. All are vtime ordered. */
+/*
+ * The shared DSQ (vtime ordered) holds tasks for "any CPU". A task for one CPU goes straight into that CPU's local
+ * DSQ (SCX_DSQ_LOCAL_ON): the kernel redirects it if the CPU is offline, and migrates it if the CPU goes offline
+ * later, where a custom per-CPU DSQ would strand it (and stall hotplug, which waits for RCU kthreads).
+ */
 #define SHARED_DSQ		((u64)RL_MAX_CPUS)
 
 #define NSEC_PER_MSEC		1000000ULL
@@ -168,14 +175,15 @@ static bool usersched_has_work(void)
  */
 static bool usersched_unresponsive(u64 now)
 {
-	bool silent = usersched_cpu < 0 && counters.nr_custody > 0 &&
-		      now > usersched_seen_ns && now - usersched_seen_ns > fallback_ns;
+	u64 seen = usersched_seen_ns;
+	bool silent = usersched_cpu < 0 && counters.nr_custody > 0 && now > seen && now - seen > fallback_ns;
 
 	if (silent != in_fallback) {
 		in_fallback = silent;
 		if (silent) {
 			stat_inc(fallback_episodes);
-			dbg("rustland: user space silent, fallback on");
+			dbg("rustland: fallback on: now=%llu seen=%llu limit=%llu", now, seen, fallback_ns);
+			dbg("rustland: fallback on: needed=%u custody=%llu", usersched_needed, counters.nr_custody);
 		}
 	}
 	return silent;
@@ -281,15 +289,21 @@ static void kick_target(s32 cpu, bool preempt)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
+/* Insert @p into @cpu's local DSQ (FIFO), recording @vtime for its next enqueue. */
+static void insert_on_cpu(struct task_struct *p, s32 cpu, u64 slice, u64 vtime, u64 enq_flags)
+{
+	scx_bpf_task_set_dsq_vtime(p, vtime);
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
+}
+
 /* Insert @p into the shared DSQ and wake a CPU that can run it. */
 static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_flags, bool preempt)
 {
 	s32 cpu;
 
-	dbg("rustland: shared pid=%d usersched=%d", p->pid, usersched_pid);
 	if (is_pinned(p)) {
 		cpu = scx_bpf_task_cpu(p);
-		scx_bpf_dsq_insert_vtime(p, cpu, slice, vtime, enq_flags);
+		insert_on_cpu(p, cpu, slice, vtime, enq_flags);
 		kick_target(cpu, preempt);
 		return;
 	}
@@ -306,15 +320,30 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 	bool is_idle = false;
 	s32 cpu;
 
-	if (!builtin_idle || is_usersched(p))
+	if (!builtin_idle && !is_usersched(p))
 		return prev_cpu;
 
+	/* The user-space scheduler goes to an idle CPU too, else it preempts its previous one (ops.enqueue()). */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_usersched(p)) {
+		if (is_idle)
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+		return cpu;
+	}
 	if (is_idle && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), 0);
 		stat_inc(kernel_dispatches);
 	}
 	return cpu;
+}
+
+/* Drop @p from user space's custody (it left our hands without a dispatch). */
+static void custody_forget(const struct task_struct *p)
+{
+	u32 pid = p->pid;
+
+	if (!bpf_map_delete_elem(&custody, &pid))
+		stat_dec(nr_custody);
 }
 
 /* Hand @p to user space. Returns false if the ring or the custody map is full. */
@@ -325,7 +354,7 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	u64 seq = tctx->enq_seq + 1;
 	u64 flags = 0;
 
-	if (bpf_map_update_elem(&custody, &pid, &seq, BPF_ANY))
+	if (bpf_map_update_elem(&custody, &pid, &seq, BPF_NOEXIST))
 		return false;
 
 	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
@@ -333,7 +362,7 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 		bpf_map_delete_elem(&custody, &pid);
 		return false;
 	}
-	/* The custody entry is ours (a stale one for this pid was overwritten, not added). */
+	stat_inc(nr_custody);
 	tctx->enq_seq = seq;
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		flags |= RL_ENQ_WAKEUP;
@@ -356,7 +385,8 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	rec->vtime = p->scx.dsq_vtime;
 	rec->enq_seq = seq;
 	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
-	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	/* Adaptive wakeup: only wakes user space if it sleeps waiting for this ring (see yield_cpu()). */
+	bpf_ringbuf_submit(rec, 0);
 	stat_inc(queued_sent);
 	dbg("rustland: queue pid=%d seq=%llu flags=0x%llx", p->pid, seq, flags);
 	return true;
@@ -365,32 +395,22 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx;
-	u32 pid = p->pid;
-	bool was_in_custody;
 
 	if (is_usersched(p)) {
 		/*
-		 * Parked unless it woke up (it must see why) or there is work. Work that arrives later sets
-		 * usersched_needed and ops.dispatch() puts it back on a CPU.
+		 * A woken scheduler (it sleeps in epoll when idle) preempts whatever runs on its CPU. Otherwise it is
+		 * parked unless there is work; work that arrives later sets usersched_needed and ops.dispatch() puts it
+		 * back on a CPU.
 		 */
-		if ((enq_flags & SCX_ENQ_WAKEUP) || usersched_has_work()) {
+		if (enq_flags & SCX_ENQ_WAKEUP)
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_PREEMPT);
+		else if (usersched_has_work())
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
-			if (enq_flags & SCX_ENQ_LAST)
-				scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
-		}
 		return;
 	}
 
 	if (must_bypass(p)) {
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), enq_flags);
-		stat_inc(kernel_dispatches);
-		return;
-	}
-
-	/* Last runnable task on this CPU and user space has nothing pending: keep it running. */
-	if ((enq_flags & SCX_ENQ_LAST) && !usersched_has_work()) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), enq_flags);
-		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
 		stat_inc(kernel_dispatches);
 		return;
 	}
@@ -401,37 +421,17 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
+	/* A record of an earlier enqueue may still be in user space: it is stale from now on. */
+	custody_forget(p);
 	tctx = lookup_task_ctx(p);
-	was_in_custody = bpf_map_lookup_elem(&custody, &pid) != NULL;
 	if (!tctx || !queue_to_user(p, tctx, enq_flags)) {
 		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
 		stat_inc(congested_dispatches);
 		return;
 	}
-	if (!was_in_custody)
-		stat_inc(nr_custody);
 
-	/*
-	 * A woken task must not wait for a CPU hog's slice to end before user space sees it: preempt if needed. A task
-	 * that was the last one on its CPU leaves that CPU idle: kick it so it runs the user-space scheduler.
-	 */
-	if (enq_flags & SCX_ENQ_WAKEUP) {
-		kick_usersched(true);
-	} else if (enq_flags & SCX_ENQ_LAST) {
-		__sync_fetch_and_or(&usersched_needed, 1);
-		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_IDLE);
-	} else {
-		kick_usersched(false);
-	}
-}
-
-/* Drop @p from user space's custody (it left our hands without a dispatch). */
-static void custody_forget(const struct task_struct *p)
-{
-	u32 pid = p->pid;
-
-	if (!bpf_map_delete_elem(&custody, &pid))
-		stat_dec(nr_custody);
+	/* A woken task must not wait for a CPU hog's slice to end before user space sees it: preempt if needed. */
+	kick_usersched(enq_flags & SCX_ENQ_WAKEUP);
 }
 
 void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
@@ -476,7 +476,7 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
 		stat_inc(bounced_dispatches);
 	} else {
-		scx_bpf_dsq_insert_vtime(p, cpu, d->slice_ns, d->vtime, 0);
+		insert_on_cpu(p, cpu, d->slice_ns, d->vtime, 0);
 		kick_target(cpu, preempt);
 	}
 	stat_inc(user_dispatches);
@@ -538,8 +538,6 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 
 	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 
-	if (scx_bpf_dsq_move_to_local(cpu, 0))
-		return;
 	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
 }
 
@@ -638,7 +636,7 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_t
 	__builtin_memset(rec, 0, sizeof(*rec));
 	rec->kind = RL_MSG_EXITED;
 	rec->pid = p->pid;
-	bpf_ringbuf_submit(rec, BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(rec, 0);
 	stat_inc(exits_sent);
 }
 
@@ -652,6 +650,7 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	s32 cpu;
 
 	if (usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns) {
+		dbg("rustland: heartbeat: silent %llu ms", (now - usersched_seen_ns) / NSEC_PER_MSEC);
 		__sync_fetch_and_or(&usersched_needed, 1);
 		cpu = pick_any_idle_cpu();
 		if (cpu >= 0)
@@ -690,7 +689,6 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 {
 	struct bpf_timer *timer;
 	u32 key = 0;
-	s32 cpu;
 	int err;
 
 	nr_cpu_ids = scx_bpf_nr_cpu_ids();
@@ -699,13 +697,6 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 		return -E2BIG;
 	}
 
-	bpf_for(cpu, 0, nr_cpu_ids) {
-		err = scx_bpf_create_dsq(cpu, -1);
-		if (err) {
-			scx_bpf_error("failed to create the DSQ of CPU %d: %d", cpu, err);
-			return err;
-		}
-	}
 	err = scx_bpf_create_dsq(SHARED_DSQ, -1);
 	if (err) {
 		scx_bpf_error("failed to create the shared DSQ: %d", err);
@@ -747,7 +738,6 @@ SCX_OPS_DEFINE(rustland,
 	       .exit_task		= (void *)rustland_exit_task,
 	       .init			= (void *)rustland_init,
 	       .exit			= (void *)rustland_exit,
-	       .flags			= SCX_OPS_ENQ_LAST,
 	       .timeout_ms		= 5000,
 	       .dispatch_max_batch	= 256,
 	       .name			= "rustland");
