@@ -63,6 +63,8 @@ pub fn run(args: &CiArgs) -> Result<()> {
         ("test", Box::new(|| cargo_step(&["test", "--workspace"]))),
     ];
     let mut vm_test = args.vm_test.clone();
+    // CI runs the fault scenarios too (docs/reliability.md).
+    vm_test.faults = true;
     let kernel = &mut vm_test.vm.kernel;
     if kernel.kernels.is_empty()
         && kernel.kernel_versions.is_empty()

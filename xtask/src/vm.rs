@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 
 use crate::initramfs;
@@ -19,6 +19,18 @@ use crate::KernelArgs;
 pub const SCENARIOS: &[&str] = &[
     "attach", "survival", "dispatch", "exits", "sigstop", "hotplug", "sigterm", "detach",
 ];
+
+/// The fault scenarios (issue 7), run after [`SCENARIOS`] with `--faults`
+/// (CI always runs them). See docs/reliability.md.
+pub const FAULT_SCENARIOS: &[&str] = &[
+    "churn", "cimix", "second", "unpriv", "memory", "sigkill", "partial", "panic", "badcli",
+];
+
+/// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
+const FAULT_SECS_PER_SCHED: u64 = 150;
+
+/// The guest helper binary (xtask/src/bin/rl-guest.rs), put in the initramfs.
+const GUEST_HELPER: &str = "rl-guest";
 
 /// Checks of the kernel itself, run on every boot before any scheduler.
 const KERNEL_CHECKS: &[&str] = &["boot", "sched_ext", "btf", "tools"];
@@ -52,6 +64,11 @@ pub struct VmTestArgs {
     /// Run only this scenario (repeatable). Default: all of them.
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
+    /// Also run the fault scenarios (SIGKILL, churn, --partial, a second
+    /// scheduler, unprivileged start, page faults and memory, a panicking
+    /// policy, bad options) after the default ones. `cargo xtask ci` does.
+    #[arg(long)]
+    pub faults: bool,
     /// Length of the survival load in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub survival_secs: u64,
@@ -100,14 +117,15 @@ pub struct VmRunArgs {
 pub fn vm_test(args: &VmTestArgs) -> Result<()> {
     let ws = workspace::load()?;
     let scheds = ws.select(&args.scheds)?;
-    let scenarios = select_scenarios(&args.scenarios)?;
+    let scenarios = select_scenarios(&args.scenarios, args.faults)?;
     let kernels = kernel::resolve(&args.vm.kernel)?;
     if scheds.is_empty() {
         println!("vm-test: no schedulers under bins/ yet: checking the kernels only");
     }
     let base = build_image(&ws, &scheds)?;
 
-    let per_sched = args.survival_secs + 150;
+    let faults = scenarios.iter().any(|s| FAULT_SCENARIOS.contains(s));
+    let per_sched = args.survival_secs + 150 + if faults { FAULT_SECS_PER_SCHED } else { 0 };
     let timeout = args
         .vm
         .timeout
@@ -179,17 +197,20 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
     Ok(())
 }
 
-fn select_scenarios(names: &[String]) -> Result<Vec<&'static str>> {
+fn select_scenarios(names: &[String], faults: bool) -> Result<Vec<&'static str>> {
+    let all = SCENARIOS.iter().chain(FAULT_SCENARIOS);
     if names.is_empty() {
-        return Ok(SCENARIOS.to_vec());
+        let extra: &[&str] = if faults { FAULT_SCENARIOS } else { &[] };
+        return Ok(SCENARIOS.iter().chain(extra).copied().collect());
     }
     names
         .iter()
         .map(|n| {
-            SCENARIOS.iter().copied().find(|s| s == n).ok_or_else(|| {
+            all.clone().copied().find(|s| s == n).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "unknown scenario `{n}`; scenarios: {}",
-                    SCENARIOS.join(", ")
+                    "unknown scenario `{n}`; scenarios: {}, and with --faults {}",
+                    SCENARIOS.join(", "),
+                    FAULT_SCENARIOS.join(", ")
                 )
             })
         })
@@ -197,7 +218,10 @@ fn select_scenarios(names: &[String]) -> Result<Vec<&'static str>> {
 }
 
 fn build_image(ws: &Workspace, scheds: &[Scheduler]) -> Result<PathBuf> {
-    let binaries = ws.build(scheds)?;
+    let mut binaries = ws.build(scheds)?;
+    if !scheds.is_empty() {
+        binaries.push(build_guest_helper(ws)?);
+    }
     let key = if scheds.is_empty() {
         "kernel-only".to_string()
     } else {
@@ -208,6 +232,23 @@ fn build_image(ws: &Workspace, scheds: &[Scheduler]) -> Result<PathBuf> {
             .join("+")
     };
     initramfs::base_image(&ws.target_dir.join("xtask/initramfs").join(key), &binaries)
+}
+
+/// Builds the guest helper (a debug build: xtask's dependencies are built
+/// already) and returns its path.
+fn build_guest_helper(ws: &Workspace) -> Result<PathBuf> {
+    let mut cmd = std::process::Command::new(workspace::cargo());
+    cmd.args(["build", "--quiet", "-p", "xtask", "--bin", GUEST_HELPER])
+        .current_dir(util::workspace_root());
+    util::run(&mut cmd).context("building the guest helper failed")?;
+    let path = ws.target_dir.join("debug").join(GUEST_HELPER);
+    if !path.is_file() {
+        bail!(
+            "cargo built {GUEST_HELPER} but {} is missing",
+            path.display()
+        );
+    }
+    Ok(path)
 }
 
 /// Boots one kernel with a job; returns the report and the log path.
@@ -436,7 +477,7 @@ mod tests {
 
     #[test]
     fn every_scenario_has_a_guest_function() {
-        for s in SCENARIOS {
+        for s in SCENARIOS.iter().chain(FAULT_SCENARIOS) {
             assert!(
                 initramfs::LIB_SCRIPT.contains(&format!("\nsc_{s}() {{")),
                 "no sc_{s} in guest/lib.sh"
@@ -446,8 +487,16 @@ mod tests {
 
     #[test]
     fn unknown_scenarios_are_rejected() {
-        assert_eq!(select_scenarios(&[]).unwrap(), SCENARIOS);
-        let err = select_scenarios(&["warp".into()]).unwrap_err().to_string();
+        assert_eq!(select_scenarios(&[], false).unwrap(), SCENARIOS);
+        let with_faults = select_scenarios(&[], true).unwrap();
+        assert_eq!(with_faults.len(), SCENARIOS.len() + FAULT_SCENARIOS.len());
+        assert_eq!(
+            select_scenarios(&["sigkill".into()], false).unwrap(),
+            ["sigkill"]
+        );
+        let err = select_scenarios(&["warp".into()], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown scenario `warp`"), "{err}");
     }
 
