@@ -571,6 +571,11 @@ rl_test_sched() {
     done
     if sched_alive; then
         sched_stop KILL
+    elif [ -n "$RL_SCHED_PID" ]; then
+        # It exited on its own (ejected or crashed): record how.
+        wait "$RL_SCHED_PID"
+        rl info exited "$RL_SCHED" "status=$?" "$(grep -m 1 'EXIT:' "$RL_SCHED_OUT")"
+        RL_SCHED_PID=
     fi
     wait_for 10 scx_disabled
     sed "s/^/$RL_SCHED| /" "$RL_SCHED_OUT" >&3
