@@ -442,7 +442,7 @@ const RANK_PAIRS: &[(&str, &str, &str, &str, bool)] = &[
         "wakeup latency under hogs (max)",
         "cyc_max",
         "sim-cyclictest.toml",
-        "cyclic lat-max",
+        "cyclic wait-max",
         true,
     ),
     (
@@ -662,6 +662,8 @@ fn write_report(report: &Report, out_dir: &Path) -> Result<()> {
             "Ratio to the default scheduler (times, latencies: lower is better; ops/s, fairness: higher)",
             &titles,
             &bars,
+            // The default scheduler has the first colour in the latency plot.
+            1,
         ),
     )?;
     Ok(())

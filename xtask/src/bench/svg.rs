@@ -40,7 +40,7 @@ fn open(out: &mut String, title: &str) {
     );
 }
 
-fn legend(out: &mut String, names: &[String]) {
+fn legend(out: &mut String, names: &[String], first_colour: usize) {
     for (i, name) in names.iter().enumerate() {
         let y = TOP + 10.0 + i as f64 * 20.0;
         let x = W - RIGHT + 15.0;
@@ -48,7 +48,7 @@ fn legend(out: &mut String, names: &[String]) {
             out,
             r#"<rect x="{x}" y="{}" width="14" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
             y - 9.0,
-            colour(i),
+            colour(first_colour + i),
             x + 20.0,
             y,
             escape(name)
@@ -144,7 +144,7 @@ pub fn latency_plot(title: &str, series: &[(String, Vec<(u64, u64)>)]) -> String
         );
     }
     let names: Vec<String> = series.iter().map(|(n, _)| n.clone()).collect();
-    legend(&mut out, &names);
+    legend(&mut out, &names, 0);
     out.push_str("</svg>\n");
     out
 }
@@ -176,8 +176,14 @@ fn axes(out: &mut String, y_title: &str, x_title: &str) {
 }
 
 /// Grouped bars of ratios to the default scheduler on a log scale: one
-/// group per metric, one bar per named series (None: no bar).
-pub fn ratio_bars(title: &str, metrics: &[&str], series: &[(String, Vec<Option<f64>>)]) -> String {
+/// group per metric, one bar per named series (None: no bar). Series `i`
+/// gets colour `first_colour + i` (so a scheduler keeps its colour across plots).
+pub fn ratio_bars(
+    title: &str,
+    metrics: &[&str],
+    series: &[(String, Vec<Option<f64>>)],
+    first_colour: usize,
+) -> String {
     let ratios: Vec<f64> = series
         .iter()
         .flat_map(|(_, v)| v.iter().flatten().copied())
@@ -234,14 +240,14 @@ pub fn ratio_bars(title: &str, metrics: &[&str], series: &[(String, Vec<Option<f
                 y0.min(y1),
                 bar_w * 0.9,
                 (y0 - y1).abs().max(1.0),
-                colour(i),
+                colour(first_colour + i),
                 escape(&series[i].0),
                 escape(metric)
             );
         }
     }
     let names: Vec<String> = series.iter().map(|(n, _)| n.clone()).collect();
-    legend(&mut out, &names);
+    legend(&mut out, &names, first_colour);
     out.push_str("</svg>\n");
     out
 }
@@ -286,6 +292,7 @@ mod tests {
                 ("scx_a".into(), vec![Some(1.2), None]),
                 ("scx_b".into(), vec![Some(0.5), Some(20.0)]),
             ],
+            1,
         );
         assert!(balanced(&svg));
         assert_eq!(svg.matches("<title>").count(), 3);
