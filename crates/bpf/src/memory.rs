@@ -237,7 +237,10 @@ pub fn lock_memory() -> Result<MemoryLock, MemoryError> {
     // Best effort: without CAP_SYS_RESOURCE the limit stays, and mlockall says whether it suffices.
     // SAFETY: plain system call with a valid argument.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
-        tracing::debug!("setrlimit(RLIMIT_MEMLOCK): {}", std::io::Error::last_os_error());
+        tracing::debug!(
+            "setrlimit(RLIMIT_MEMLOCK): {}",
+            std::io::Error::last_os_error()
+        );
     }
     // SAFETY: plain system call.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
@@ -296,10 +299,15 @@ mod tests {
             let grown = unsafe { TEST_ALLOCATOR.realloc(ptr, layout, layout.size() * 4) };
             assert!(!grown.is_null());
             // SAFETY: the first layout.size() bytes were copied.
-            assert!(unsafe { std::slice::from_raw_parts(grown, layout.size()) }.iter().all(|&b| b == 0xAB));
+            assert!(unsafe { std::slice::from_raw_parts(grown, layout.size()) }
+                .iter()
+                .all(|&b| b == 0xAB));
             let grown_layout = Layout::from_size_align(layout.size() * 4, layout.align()).unwrap();
             blocks.push((grown, grown_layout));
-            blocks.into_iter().map(|(p, l)| (p as usize, l)).collect::<Vec<_>>()
+            blocks
+                .into_iter()
+                .map(|(p, l)| (p as usize, l))
+                .collect::<Vec<_>>()
         });
         let blocks = worker.join().unwrap();
 
