@@ -1,4 +1,5 @@
-//! The bundled schedulers: workspace packages under `bins/`, and building them.
+//! The schedulers: bundled ones (workspace packages under `bins/`), the tutorial's (under `examples/`), and
+//! building them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,8 @@ pub struct Scheduler {
 pub struct Workspace {
     /// Bundled schedulers, sorted by binary name.
     pub schedulers: Vec<Scheduler>,
+    /// Example schedulers (under `examples/`), sorted by binary name: run only when named.
+    pub examples: Vec<Scheduler>,
     /// Cargo's target directory (honours `CARGO_TARGET_DIR`).
     pub target_dir: PathBuf,
 }
@@ -41,8 +44,11 @@ pub fn load() -> Result<Workspace> {
         .context("`cargo metadata` gave no target_directory")?;
     let mut schedulers = schedulers_in(&meta, &root.join("bins"));
     schedulers.sort_by(|a, b| a.binary.cmp(&b.binary));
+    let mut examples = schedulers_in(&meta, &root.join("examples"));
+    examples.sort_by(|a, b| a.binary.cmp(&b.binary));
     Ok(Workspace {
         schedulers,
+        examples,
         target_dir,
     })
 }
@@ -90,7 +96,7 @@ fn schedulers_in(meta: &Value, bins_dir: &Path) -> Vec<Scheduler> {
 }
 
 impl Workspace {
-    /// Selects schedulers by binary or package name; all when `names` is empty.
+    /// Selects schedulers by binary or package name (bundled or example); all bundled ones when `names` is empty.
     pub fn select(&self, names: &[String]) -> Result<Vec<Scheduler>> {
         if names.is_empty() {
             return Ok(self.schedulers.clone());
@@ -100,6 +106,7 @@ impl Workspace {
             .map(|name| {
                 self.schedulers
                     .iter()
+                    .chain(&self.examples)
                     .find(|s| &s.binary == name || &s.package == name)
                     .cloned()
                     .with_context(|| {
@@ -110,6 +117,7 @@ impl Workspace {
                             } else {
                                 self.schedulers
                                     .iter()
+                                    .chain(&self.examples)
                                     .map(|s| s.binary.as_str())
                                     .collect::<Vec<_>>()
                                     .join(", ")
@@ -179,9 +187,15 @@ mod tests {
         );
         let ws = Workspace {
             schedulers: found,
+            examples: vec![Scheduler {
+                package: "scx_edf".into(),
+                binary: "scx_edf".into(),
+            }],
             target_dir: PathBuf::from("/w/target"),
         };
+        // Examples run only when named.
         assert_eq!(ws.select(&[]).unwrap().len(), 1);
+        assert_eq!(ws.select(&["scx_edf".into()]).unwrap()[0].package, "scx_edf");
         let err = ws.select(&["scx_nope".into()]).unwrap_err().to_string();
         assert!(err.contains("unknown scheduler `scx_nope`"), "{err}");
         assert!(err.contains("scx_rlfifo"), "{err}");
