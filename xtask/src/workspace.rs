@@ -195,7 +195,10 @@ mod tests {
         };
         // Examples run only when named.
         assert_eq!(ws.select(&[]).unwrap().len(), 1);
-        assert_eq!(ws.select(&["scx_edf".into()]).unwrap()[0].package, "scx_edf");
+        assert_eq!(
+            ws.select(&["scx_edf".into()]).unwrap()[0].package,
+            "scx_edf"
+        );
         let err = ws.select(&["scx_nope".into()]).unwrap_err().to_string();
         assert!(err.contains("unknown scheduler `scx_nope`"), "{err}");
         assert!(err.contains("scx_rlfifo"), "{err}");
