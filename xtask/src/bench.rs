@@ -103,7 +103,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| ws.target_dir.join("bench"));
     fs::create_dir_all(&out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let load = host_load();
+    let load = if args.from_log.is_some() {
+        "unknown (report rebuilt from a log)".to_string()
+    } else {
+        host_load()
+    };
     let source = source_state();
 
     let (log_path, release, faults) = match &args.from_log {
