@@ -335,14 +335,15 @@ sc_churn() {
     RL_RSS0=$(vmrss_kb "$RL_SCHED_PID")
     RL_FAULT_PID=$RL_SCHED_PID
     kmark "churn-$RL_SCHED"
-    local from rc pinned fork
+    local from rc pinned fork exits0
     from=$(($(out_lines) + 1))
+    exits0=$(stat_last exits)
     (cd /tmp && taskset -c 1 stress-ng -c 2 -t "${RL_FAULT_LOAD_SECS}s") >/dev/null 2>&1 &
     pinned=$!
-    (cd /tmp && stress-ng --affinity 1 --affinity-rand --nice 1 --fork 1 --fork-max 32 --vfork 1 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/fault.log 2>&1
+    (cd /tmp && stress-ng --affinity 1 --affinity-rand --nice 1 --fork 1 --vfork 1 --pthread 1 --pthread-max 64 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/fault.log 2>&1
     rc=$?
     wait "$pinned" || rc=$((rc + 100))
-    fork="fork $(stress_rate fork /tmp/fault.log)/s, vfork $(stress_rate vfork /tmp/fault.log)/s"
+    fork="fork $(stress_rate fork /tmp/fault.log)/s, vfork $(stress_rate vfork /tmp/fault.log)/s, threads $(stress_rate pthread /tmp/fault.log)/s; task exits seen by the policy: $((($(stat_last exits) - exits0) / RL_FAULT_LOAD_SECS))/s"
     fault_load_check churn "churn-$RL_SCHED" "$from" "$rc" \
         "${RL_FAULT_LOAD_SECS}s of affinity churn (random re-pinning), nice changes, fork/exit storm ($fork), 2 hogs pinned to cpu1"
     sed 's/^/stress-ng: /' /tmp/fault.log >&3
@@ -452,33 +453,44 @@ sc_sigkill() {
 sc_partial() {
     if sched_alive; then sched_stop TERM; fi
     fault_running partial --partial || return
-    local from ext norm ext_pol ext_on norm_pol norm_on done_
-    from=$(($(out_lines) + 1))
+    local from ext norm ext_pol ext_on norm_pol norm_on done_ user t0 hb took
     rl-guest ext sh -c 'while :; do :; done' &
     ext=$!
     sh -c 'while :; do :; done' &
     norm=$!
-    sleep 4
+    sleep 2
     ext_pol=$(sched_field "$ext" policy)
     ext_on=$(sched_field "$ext" ext.enabled)
     norm_pol=$(sched_field "$norm" policy)
     norm_on=$(sched_field "$norm" ext.enabled)
     kill "$ext" "$norm" 2>/dev/null
     wait "$ext" "$norm" 2>/dev/null
-    done_=$(($(stat_sum user "$from") + $(stat_sum kernel "$from")))
+    # Then wakeup-heavy SCHED_EXT work (hackbench's tasks inherit the
+    # policy) on an otherwise idle machine: it must be dispatched by us.
+    from=$(($(out_lines) + 1))
+    t0=$(now_ms)
+    rl-guest ext hackbench -g 2 -l 50 >/tmp/partial.log 2>&1
+    hb=$?
+    took=$(($(now_ms) - t0))
+    sleep 2
+    user=$(stat_sum user "$from")
+    done_=$((user + $(stat_sum kernel "$from")))
     local seen="SCHED_EXT task: policy=$ext_pol ext.enabled=$ext_on; normal task: policy=$norm_pol ext.enabled=$norm_on"
     if ! sched_alive || ! sched_attached; then
         rl_result partial fail "scheduler gone: state=$(scx_state) $(out_tail 3)"
+    elif [ "$hb" -ne 0 ]; then
+        rl_result partial fail "SCHED_EXT hackbench exited with $hb: $(tail -n 3 /tmp/partial.log | tr '\n' '|')"
     elif [ "$ext_pol" != 7 ] || [ "$norm_pol" != 0 ]; then
         rl_result partial fail "policies not as set: $seen"
     elif [ "$ext_on" != 1 ] || [ "$norm_on" != 0 ]; then
         rl_result partial fail "$seen"
     elif [ "$done_" -le 0 ]; then
-        rl_result partial fail "no dispatches at all with a SCHED_EXT task running; $seen"
+        rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; $seen"
     else
-        rl_result partial pass "$seen; dispatched=$done_"
+        rl_result partial pass "$seen; SCHED_EXT hackbench ran ${took} ms, dispatched: user=$user total=$done_"
     fi
     sched_stop TERM
+    sed "s/^/$RL_SCHED partial| /" "$RL_SCHED_OUT" >&3
 }
 
 sc_panic() {
