@@ -487,7 +487,7 @@ sc_partial() {
     elif [ "$done_" -le 0 ]; then
         rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; $seen"
     else
-        rl_result partial pass "$seen; SCHED_EXT hackbench ran ${took} ms, dispatched: user=$user total=$done_"
+        rl_result partial pass "$seen; SCHED_EXT hackbench ran ${took} ms, dispatched: user=$user total=$done_ fallback=$(stat_sum fallback "$from")"
     fi
     sched_stop TERM
     sed "s/^/$RL_SCHED partial| /" "$RL_SCHED_OUT" >&3
