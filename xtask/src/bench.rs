@@ -78,7 +78,7 @@ pub struct BenchArgs {
     /// hackbench loops (messages per sender).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub hackbench_loops: u32,
-    /// Output directory (default: <target dir>/bench).
+    /// Output directory (default: `<target dir>/bench`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Do not boot: rebuild the report from the log of an earlier run.

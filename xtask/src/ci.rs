@@ -61,6 +61,17 @@ pub fn run(args: &CiArgs) -> Result<()> {
             }),
         ),
         ("test", Box::new(|| cargo_step(&["test", "--workspace"]))),
+        (
+            "doc",
+            Box::new(|| {
+                util::run(
+                    Command::new(cargo())
+                        .args(["doc", "--workspace", "--no-deps"])
+                        .env("RUSTDOCFLAGS", "-D warnings")
+                        .current_dir(&root),
+                )
+            }),
+        ),
     ];
     let mut vm_test = args.vm_test.clone();
     // CI runs the fault scenarios too (docs/reliability.md).

@@ -556,7 +556,7 @@ impl Connector for BpfConnector {
 
     /// After a round with work, yields the CPU: the BPF side parks the scheduler until there is more work. After a
     /// round with nothing to do and no task held, sleeps until the queued-task ring has a record (the BPF side's
-    /// adaptive ring wakeup) or [`IDLE_WAIT_MS`] pass, so an idle machine does not spin in `sched_yield`.
+    /// adaptive ring wakeup) or `IDLE_WAIT_MS` pass, so an idle machine does not spin in `sched_yield`.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         let idle = !self.round_active && self.published == 0;
         self.round_active = false;

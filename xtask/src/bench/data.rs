@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 /// The name the guest gives the kernel's own scheduler.
 pub const DEFAULT: &str = "default";
-/// Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on x86-64 Linux).
+/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on x86-64 Linux).
 pub const USER_HZ: f64 = 100.0;
 
 /// One workload run: `@@RL bench sample <phase> <sched> <workload> <rep> k=v...`.
