@@ -347,6 +347,20 @@ impl BpfConnector {
             log: capture.take(),
         })?;
 
+        if opts.partial {
+            // In partial mode only SCHED_EXT tasks are ours. The user-space scheduler must be one of them, or the
+            // BPF side never runs it, takes it for unresponsive and dispatches everything through the fallback.
+            const SCHED_EXT: libc::c_int = 7;
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: pid 0 is the calling thread (the scheduler thread) and `param` is a valid sched_param.
+            if unsafe { libc::sched_setscheduler(0, SCHED_EXT, &param) } != 0 {
+                tracing::warn!(
+                    "cannot move the scheduler thread to SCHED_EXT: {}; partial mode will rely on the fallback",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+
         let link = scx_ops_attach!(skel, rustland).map_err(|e| {
             let message = chain(&e);
             match env::running_scheduler() {
