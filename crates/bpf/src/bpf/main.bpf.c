@@ -738,7 +738,7 @@ SCX_OPS_DEFINE(rustland,
 	       .exit_task		= (void *)rustland_exit_task,
 	       .init			= (void *)rustland_init,
 	       .exit			= (void *)rustland_exit,
-	       /* 10 s: a 6 s stall of a CPU hog was seen once under qemu TCG with the host loaded; see issue notes. */
+	       /* 10 s: a CPU hog once waited 6 s in a qemu TCG guest (issue 4 notes); 5 s proved too tight there. */
 	       .timeout_ms		= 10000,
 	       .dispatch_max_batch	= 256,
 	       .name			= "rustland");
