@@ -239,6 +239,7 @@ fn boot(
         kernel,
         initrd: initrd.clone(),
         kvm: args.vm.kvm,
+        tcg_single_thread: args.vm.tcg_single_thread,
         timeout: Duration::from_secs(timeout),
         first_line_timeout: Duration::from_secs(if args.vm.kvm { 60 } else { 180 }),
         log_path: log_path.clone(),

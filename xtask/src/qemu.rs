@@ -29,6 +29,8 @@ pub struct VmConfig<'a> {
     pub initrd: PathBuf,
     /// Use KVM instead of TCG.
     pub kvm: bool,
+    /// With TCG, emulate all vCPUs on one host thread.
+    pub tcg_single_thread: bool,
     /// The whole boot must finish within this time.
     pub timeout: Duration,
     /// The guest must print its first tagged line within this time.
@@ -156,7 +158,12 @@ fn qemu_command(config: &VmConfig<'_>, socket: &Path) -> Command {
     if config.kvm {
         cmd.args(["-accel", "kvm", "-cpu", "host"]);
     } else {
-        cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]);
+        let accel = if config.tcg_single_thread {
+            "tcg,thread=single"
+        } else {
+            "tcg,thread=multi"
+        };
+        cmd.args(["-accel", accel, "-cpu", "max"]);
     }
     cmd.args(["-smp", "2", "-m", "2G"])
         .arg("-kernel")
