@@ -205,3 +205,38 @@ pub fn refuses_to_run_unprivileged(bin: &Bin) {
     assert_refused(&out, "unprivileged");
     assert!(text(&out.stderr).contains("root"), "{}", text(&out.stderr));
 }
+
+/// Declares the shared command-line tests for `$bin` (a [`Bin`]), one `#[test]` per contract function.
+macro_rules! contract_tests {
+    ($bin:expr) => {
+        #[test]
+        fn help_lists_every_option() {
+            $crate::contract::help_lists_every_option(&$bin);
+        }
+
+        #[test]
+        fn version_names_binary_framework_and_commit() {
+            $crate::contract::version_names_binary_framework_and_commit(&$bin);
+        }
+
+        #[test]
+        fn help_stats_describes_statistics() {
+            $crate::contract::help_stats_describes_statistics(&$bin);
+        }
+
+        #[test]
+        fn bad_values_are_usage_errors() {
+            $crate::contract::bad_values_are_usage_errors(&$bin);
+        }
+
+        #[test]
+        fn refuses_to_run_without_sched_ext() {
+            $crate::contract::refuses_to_run_without_sched_ext(&$bin);
+        }
+
+        #[test]
+        fn refuses_to_run_unprivileged() {
+            $crate::contract::refuses_to_run_unprivileged(&$bin);
+        }
+    };
+}

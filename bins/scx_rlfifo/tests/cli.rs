@@ -1,6 +1,7 @@
 //! The command-line contract of `scx_rlfifo`, checked on the built binary (no kernel support needed).
 
 #[path = "../../tests-common/cli_contract.rs"]
+#[macro_use]
 mod contract;
 
 use contract::Bin;
@@ -20,32 +21,4 @@ const BIN: Bin = Bin {
     ],
 };
 
-#[test]
-fn help_lists_every_option() {
-    contract::help_lists_every_option(&BIN);
-}
-
-#[test]
-fn version_names_binary_framework_and_commit() {
-    contract::version_names_binary_framework_and_commit(&BIN);
-}
-
-#[test]
-fn help_stats_describes_statistics() {
-    contract::help_stats_describes_statistics(&BIN);
-}
-
-#[test]
-fn bad_values_are_usage_errors() {
-    contract::bad_values_are_usage_errors(&BIN);
-}
-
-#[test]
-fn refuses_to_run_without_sched_ext() {
-    contract::refuses_to_run_without_sched_ext(&BIN);
-}
-
-#[test]
-fn refuses_to_run_unprivileged() {
-    contract::refuses_to_run_unprivileged(&BIN);
-}
+contract_tests!(BIN);
