@@ -11,7 +11,8 @@
 # Job variables: RL_BENCH_SCHEDS (bundled schedulers, ops name checked),
 # RL_BENCH_EXTRA (other sched_ext binaries, any ops name), RL_BENCH_REPEAT,
 # RL_BENCH_CYC_SECS, RL_BENCH_HOG_SECS, RL_BENCH_SWITCH_SECS,
-# RL_BENCH_HB_GROUPS, RL_BENCH_HB_LOOPS, RL_BENCH_HIST_US.
+# RL_BENCH_HB_GROUPS, RL_BENCH_HB_LOOPS, RL_BENCH_HIST_US, RL_BENCH_WORKLOADS
+# (the workloads to run, in order).
 
 : "${RL_BENCH_REPEAT:=3}"
 : "${RL_BENCH_CYC_SECS:=10}"
@@ -20,6 +21,7 @@
 : "${RL_BENCH_HB_GROUPS:=4}"
 : "${RL_BENCH_HB_LOOPS:=100}"
 : "${RL_BENCH_HIST_US:=500000}"
+: "${RL_BENCH_WORKLOADS:=hackbench cyclictest hogs switch}"
 : "${RL_BENCH_TMP:=/tmp}"
 RL_BENCH_ANY_OPS=0
 
@@ -178,7 +180,7 @@ bench_phase() {
         pf0=$(stat_last pgfaults)
     fi
     for rep in $(seq 1 "$reps"); do
-        for w in hackbench cyclictest hogs switch; do
+        for w in $RL_BENCH_WORKLOADS; do
             "w_$w" "$rep"
         done
     done

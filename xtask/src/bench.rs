@@ -54,6 +54,31 @@ const SIM_WORKLOADS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// A workload of one benchmark phase (see docs/benchmarks.md).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchWorkload {
+    /// hackbench message passing (time).
+    Hackbench,
+    /// cyclictest wakeup latency under two CPU hogs.
+    Cyclictest,
+    /// three CPU hogs on two CPUs (throughput, fairness).
+    Hogs,
+    /// stress-ng's pipe-pair context switches.
+    Switch,
+}
+
+impl BenchWorkload {
+    /// The workload's name in the guest script (its `w_<name>` function).
+    fn name(self) -> &'static str {
+        match self {
+            Self::Hackbench => "hackbench",
+            Self::Cyclictest => "cyclictest",
+            Self::Hogs => "hogs",
+            Self::Switch => "switch",
+        }
+    }
+}
+
 /// Options of `cargo xtask bench`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -69,6 +94,10 @@ pub struct BenchArgs {
     /// Benchmark only this bundled scheduler (repeatable). Default: all under bins/.
     #[arg(long = "sched", value_name = "NAME")]
     pub scheds: Vec<String>,
+    /// Run only this workload (repeatable; default: all). Cells of the
+    /// workloads left out are empty in the report.
+    #[arg(long = "workload", value_enum, value_name = "NAME")]
+    pub workloads: Vec<BenchWorkload>,
     /// Length of each cyclictest run, in seconds.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub cyclictest_secs: u64,
@@ -198,13 +227,14 @@ fn boot(
 
     let job = format!(
         "RL_BENCH_SCHEDS='{}'\nRL_BENCH_EXTRA='{}'\nRL_BENCH_REPEAT={}\nRL_BENCH_CYC_SECS={}\n\
-         RL_BENCH_HB_GROUPS={}\nRL_BENCH_HB_LOOPS={}\n{BENCH_SCRIPT}",
+         RL_BENCH_HB_GROUPS={}\nRL_BENCH_HB_LOOPS={}\nRL_BENCH_WORKLOADS='{}'\n{BENCH_SCRIPT}",
         names.join(" "),
         extra_names.join(" "),
         args.repeat,
         args.cyclictest_secs,
         args.hackbench_groups,
         args.hackbench_loops,
+        workload_list(&args.workloads),
     );
     let phases = 3 + scheds.len() + extra_names.len();
     let per_rep =
@@ -257,6 +287,17 @@ fn boot(
         bail!("the guest echoed a wrong nonce; see {}", log_path.display());
     }
     Ok((log_path, report.release, report.kernel_faults))
+}
+
+/// The guest's workload list: the chosen ones in the standard order, or all.
+fn workload_list(chosen: &[BenchWorkload]) -> String {
+    use BenchWorkload::*;
+    [Hackbench, Cyclictest, Hogs, Switch]
+        .into_iter()
+        .filter(|w| chosen.is_empty() || chosen.contains(w))
+        .map(BenchWorkload::name)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn fnv1a(text: &str) -> u64 {
@@ -828,6 +869,16 @@ printf '# Min Latencies: 00001\n# Avg Latencies: 00004\n# Max Latencies: 00025\n
         assert_eq!(v["ops_s"], 751.5, "{out}");
         assert_eq!(v["jain"], 1.0);
         assert_eq!(v["hog2"], 250.5);
+    }
+
+    #[test]
+    fn workload_filter_keeps_the_standard_order() {
+        use BenchWorkload::*;
+        assert_eq!(workload_list(&[]), "hackbench cyclictest hogs switch");
+        assert_eq!(workload_list(&[Switch, Cyclictest]), "cyclictest switch");
+        for w in [Hackbench, Cyclictest, Hogs, Switch] {
+            assert!(BENCH_SCRIPT.contains(&format!("\nw_{}() {{", w.name())));
+        }
     }
 
     #[test]
