@@ -360,6 +360,36 @@ sc_cimix() {
         "${RL_FAULT_LOAD_SECS}s of the upstream CI mix (--aggressive -M -c 2 -f 2 --affinity 1 --affinity-delay 1 --affinity-pin)"
 }
 
+# Two hogs pinned to each CPU and one free hog: the free one must get a fair
+# share (5 hogs on 2 CPUs: 40 % of a CPU each), not wait behind pinned tasks
+# taking turns on their CPU.
+sc_pinned() {
+    fault_running pinned || return
+    kmark "pinned-$RL_SCHED"
+    local from rc p0 p1 free pin0 pin1 per_pinned
+    from=$(($(out_lines) + 1))
+    (cd /tmp && taskset -c 0 stress-ng -c 2 --cpu-method int64 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/pin0.log 2>&1 &
+    p0=$!
+    (cd /tmp && taskset -c 1 stress-ng -c 2 --cpu-method int64 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/pin1.log 2>&1 &
+    p1=$!
+    (cd /tmp && stress-ng -c 1 --cpu-method int64 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/fault.log 2>&1
+    rc=$?
+    wait "$p0" || rc=$((rc + 100))
+    wait "$p1" || rc=$((rc + 100))
+    free=$(stress_rate cpu /tmp/fault.log)
+    pin0=$(stress_rate cpu /tmp/pin0.log)
+    pin1=$(stress_rate cpu /tmp/pin1.log)
+    per_pinned=$(((${pin0:-0} + ${pin1:-0}) / 4))
+    if [ -z "$free" ] || [ "$per_pinned" -le 0 ]; then
+        rl_result pinned fail "no stress-ng rates (free=${free:-none} cpu0=${pin0:-none} cpu1=${pin1:-none}): $(tail -n 3 /tmp/fault.log | tr '\n' '|')"
+    elif [ $((free * 2)) -lt "$per_pinned" ]; then
+        rl_result pinned fail "the free hog got $free bogo ops/s, under half a pinned hog's $per_pinned (starved behind pinned tasks)"
+    else
+        fault_load_check pinned "pinned-$RL_SCHED" "$from" "$rc" \
+            "${RL_FAULT_LOAD_SECS}s of 2 hogs pinned to each CPU and 1 free hog: free hog $free bogo ops/s, pinned hogs $per_pinned each"
+    fi
+}
+
 sc_second() {
     fault_running second || return
     local other=$RL_SCHED s rc ops from user
@@ -418,9 +448,9 @@ sc_memory() {
     elif [ "$faults" -ne 0 ]; then
         rl_result memory fail "pgfaults=$faults after start (must stay 0); VmRSS ${RL_RSS0} -> ${rss1} kB"
     elif [ "$growth" -gt 1024 ]; then
-        rl_result memory fail "VmRSS grew ${RL_RSS0} -> ${rss1} kB (+${growth} kB) through churn, cimix, second, unpriv"
+        rl_result memory fail "VmRSS grew ${RL_RSS0} -> ${rss1} kB (+${growth} kB) through churn, cimix, pinned, second, unpriv"
     else
-        rl_result memory pass "pgfaults=0 over $lines stats lines; VmRSS ${RL_RSS0} -> ${rss1} kB through churn, cimix, second, unpriv"
+        rl_result memory pass "pgfaults=0 over $lines stats lines; VmRSS ${RL_RSS0} -> ${rss1} kB through churn, cimix, pinned, second, unpriv"
     fi
 }
 

@@ -23,11 +23,11 @@ pub const SCENARIOS: &[&str] = &[
 /// The fault scenarios (issue 7), run after [`SCENARIOS`] with `--faults`
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
-    "churn", "cimix", "second", "unpriv", "memory", "sigkill", "partial", "panic", "badcli",
+    "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic", "badcli",
 ];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
-const FAULT_SECS_PER_SCHED: u64 = 150;
+const FAULT_SECS_PER_SCHED: u64 = 170;
 
 /// The guest helper binary (xtask/src/bin/rl-guest.rs), put in the initramfs.
 const GUEST_HELPER: &str = "rl-guest";

@@ -432,6 +432,23 @@ impl BpfConnector {
         Ok(connector)
     }
 
+    /// Whether every CPU except the caller's runs a task of ours, from the BPF side's `cpu_started_ns` (mmapped,
+    /// no system call). A CPU that is idle, offline or runs a task of another scheduling class reads as 0, so this
+    /// errs towards "maybe idle".
+    fn other_cpus_busy(&self) -> bool {
+        let Some(bss) = self.skel().maps.bss_data.as_ref() else {
+            return false;
+        };
+        // SAFETY: sched_getcpu has no preconditions (served by rseq or the vDSO).
+        let me = unsafe { libc::sched_getcpu() };
+        bss.cpu_started_ns
+            .iter()
+            .take(self.nr_cpus as usize)
+            .enumerate()
+            // SAFETY: a plain read of mmapped BPF memory updated concurrently (hence volatile).
+            .all(|(cpu, started)| cpu as i32 == me || unsafe { std::ptr::read_volatile(started) } != 0)
+    }
+
     fn skel(&self) -> &BpfSkel<'static> {
         self.skel
             .as_ref()
@@ -582,7 +599,12 @@ impl Connector for BpfConnector {
         Ok(())
     }
 
+    /// Asks the BPF side to claim an idle CPU (a system call), unless its per-CPU start times show that every
+    /// other CPU runs one of our tasks: then none is idle and the answer is `None` without a system call.
     fn pick_idle_cpu(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
+        if self.other_cpus_busy() {
+            return None;
+        }
         let arg = RawPickIdleArg {
             pid,
             prev_cpu: i32::try_from(prev_cpu).unwrap_or(-1),

@@ -63,6 +63,12 @@ pub enum CpuTarget {
     Any,
     /// This CPU's local queue. If the task may not run there any more, the kernel side redirects it and counts a
     /// "bounced" dispatch.
+    ///
+    /// A CPU runs everything in its local queue before it looks at the shared queue, so target CPUs you found idle
+    /// (see [`Context::pick_idle_cpu`](crate::Context::pick_idle_cpu)): tasks sent one after another to a busy CPU
+    /// run there ahead of every [`CpuTarget::Any`] task, however small their vtime. A task pinned to one CPU is
+    /// put in the shared queue in either case (its CPU takes it in vtime order), so pinned tasks cannot starve
+    /// the others.
     Cpu(u32),
 }
 
@@ -243,7 +249,8 @@ pub struct Dispatch {
     /// The ordering key of the task in the kernel side's shared queue: tasks dispatched to [`CpuTarget::Any`]
     /// run in increasing `vtime` order (the shared queue is vtime-ordered; a FIFO policy passes a value that
     /// increases with every dispatch). The kernel side also records it, and it comes back in the next
-    /// [`QueuedTask::vtime`]. Per-CPU targets run in dispatch order.
+    /// [`QueuedTask::vtime`]. Per-CPU targets run in dispatch order, except for pinned tasks, which go by vtime
+    /// through the shared queue (see [`CpuTarget::Cpu`]).
     pub vtime: u64,
     /// Extra requests, such as [`DispatchFlags::PREEMPT`].
     pub flags: DispatchFlags,

@@ -476,7 +476,7 @@ impl Simulator {
                 Ev::End => self.end(),
                 Ev::SchedTick => {
                     self.round_full = false;
-                    self.want_sched(false);
+                    self.want_sched(false, self.all_mask);
                 }
                 Ev::SchedWake => {
                     self.sched = Sched::Running;
@@ -490,9 +490,10 @@ impl Simulator {
     }
 
     /// User space has work: get the scheduler onto a CPU, like the BPF side's kick. An idle CPU if there is one;
-    /// else, if `preempt` (a task woke up), the CPU whose task has run longest, if that task ran at least
-    /// `preempt_min_ns` (it is preempted); else the scheduler waits for the next CPU that becomes free.
-    fn want_sched(&mut self, preempt: bool) {
+    /// else, if `preempt` (a task allowed on `mask` woke up), the CPU of `mask` whose task has run longest, or
+    /// failing that of any CPU, if that task ran at least `preempt_min_ns` (it is preempted); else the scheduler
+    /// waits for the next CPU that becomes free.
+    fn want_sched(&mut self, preempt: bool, mask: u64) {
         if matches!(self.sched, Sched::Waking | Sched::Running) {
             return;
         }
@@ -501,18 +502,23 @@ impl Simulator {
             return;
         }
         if preempt {
-            if let Some(cpu) = self.longest_running(self.all_mask) {
-                let ran = self
-                    .now
-                    .saturating_sub(self.cpus[cpu as usize].task_started);
-                if ran >= self.cfg.preempt_min_ns {
-                    self.sched_take_cpu(cpu);
-                    self.preempt(cpu);
-                    return;
-                }
+            let victim = self.victim(mask).or_else(|| self.victim(self.all_mask));
+            if let Some(cpu) = victim {
+                self.sched_take_cpu(cpu);
+                self.preempt(cpu);
+                return;
             }
         }
         self.sched = Sched::Pending;
+    }
+
+    /// The CPU of `mask` whose task has run longest, if it ran at least `preempt_min_ns`.
+    fn victim(&self, mask: u64) -> Option<u32> {
+        let cpu = self.longest_running(mask)?;
+        let ran = self
+            .now
+            .saturating_sub(self.cpus[cpu as usize].task_started);
+        (ran >= self.cfg.preempt_min_ns).then_some(cpu)
     }
 
     /// Reserves `cpu` for the scheduler, which runs there after the wake-up delay.
@@ -549,7 +555,7 @@ impl Simulator {
             );
         }
         if !self.ring.is_empty() {
-            self.want_sched(false);
+            self.want_sched(false, self.all_mask);
         }
     }
 
@@ -712,7 +718,8 @@ impl Simulator {
             self.ring.push_back(Event::Queued(qt));
             self.ring_tasks += 1;
             // A woken task must not wait for a hog's slice to end before user space sees it.
-            self.want_sched(flags.contains(EnqueueFlags::WAKEUP));
+            let mask = task.mask;
+            self.want_sched(flags.contains(EnqueueFlags::WAKEUP), mask);
         } else {
             // Like the BPF side: straight to the shared queue, with the task's last vtime and the default slice.
             self.counters.congested_dispatches += 1;
@@ -820,7 +827,7 @@ impl Simulator {
         task.exited_ns = self.now;
         self.stats.tasks_exited += 1;
         self.ring.push_back(Event::Exited { pid: task.pid });
-        self.want_sched(false);
+        self.want_sched(false, self.all_mask);
     }
 
     // ----- CPUs -----
@@ -879,6 +886,17 @@ impl Simulator {
     }
 
     /// The allowed CPU whose running task has been on it longest.
+    /// Whether the one CPU of `mask` runs a task whose vtime is after `vtime` (not the user-space scheduler).
+    fn runs_later_than(&self, mask: u64, vtime: u64) -> bool {
+        let cpu = mask.trailing_zeros() as usize;
+        self.sched_cpu != Some(cpu as u32)
+            && self
+                .cpus
+                .get(cpu)
+                .and_then(|c| c.current)
+                .is_some_and(|cur| self.tasks[cur as usize].vtime > vtime)
+    }
+
     fn longest_running(&self, mask: u64) -> Option<u32> {
         let mut candidates = mask & self.running_mask;
         let mut best: Option<(u64, u32)> = None;
@@ -1079,6 +1097,9 @@ impl Simulator {
             }
             CpuTarget::Any => {
                 let kicked = self.insert_shared(t, d.vtime, mask, prev);
+                // Like the BPF side: a task pinned to a CPU that runs a task later in vtime order preempts it.
+                let preempt =
+                    preempt || (mask.count_ones() == 1 && self.runs_later_than(mask, d.vtime));
                 if preempt && !kicked {
                     // No idle CPU took it: preempt the allowed CPU whose task has run longest.
                     if let Some(cpu) = self.longest_running(mask) {

@@ -64,7 +64,11 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile bool in_fallback;
-static u64 cpu_started_ns[RL_MAX_CPUS];	/* when the current task started on each CPU, 0 if idle */
+/*
+ * When the current task started on each CPU; 0 if the CPU is idle, runs the user-space scheduler, or runs a task of
+ * another scheduling class. Also read by user space, which skips its idle-CPU query when every other CPU is busy.
+ */
+u64 cpu_started_ns[RL_MAX_CPUS];
 
 #define dbg(fmt, args...)					\
 	do {							\
@@ -296,18 +300,24 @@ static void insert_on_cpu(struct task_struct *p, s32 cpu, u64 slice, u64 vtime, 
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
 }
 
-/* Insert @p into the shared DSQ and wake a CPU that can run it. */
+/*
+ * Insert @p into the shared DSQ and wake a CPU that can run it.
+ *
+ * A task pinned to one CPU goes into the shared DSQ too, not into its CPU's local DSQ: a CPU runs what is in its
+ * local DSQ before ops.dispatch() is called, so pinned tasks taking turns there (each one's slice end re-queues it
+ * behind the other) would keep that CPU from ever taking work from the shared DSQ, and an unpinned task there could
+ * wait for seconds. In the shared DSQ all tasks are in one vtime order; a CPU consuming it skips the tasks it cannot
+ * run, and the pinned task's own CPU is kicked.
+ */
 static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_flags, bool preempt)
 {
 	s32 cpu;
 
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice, vtime, enq_flags);
 	if (is_pinned(p)) {
-		cpu = scx_bpf_task_cpu(p);
-		insert_on_cpu(p, cpu, slice, vtime, enq_flags);
-		kick_target(cpu, preempt);
+		kick_target(scx_bpf_task_cpu(p), preempt);
 		return;
 	}
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice, vtime, enq_flags);
 	cpu = pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
 	if (cpu >= 0)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
@@ -475,6 +485,9 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		   (is_pinned(p) && cpu != scx_bpf_task_cpu(p))) {
 		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
 		stat_inc(bounced_dispatches);
+	} else if (is_pinned(p)) {
+		/* Its own CPU: through the shared DSQ all the same (see insert_shared()). */
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
 	} else {
 		insert_on_cpu(p, cpu, d->slice_ns, d->vtime, 0);
 		kick_target(cpu, preempt);
