@@ -23,7 +23,8 @@ pub const SCENARIOS: &[&str] = &[
 /// The fault scenarios (issue 7), run after [`SCENARIOS`] with `--faults`
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
-    "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic", "badcli",
+    "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",
+    "badcli",
 ];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).

@@ -261,8 +261,6 @@ pub struct BpfConnector {
     slot: Rc<Cell<Option<RawQueuedTask>>>,
     /// Queued-task records received so far (for the `nr_queued` gauge).
     received: u64,
-    /// Whether the current round received or sent anything.
-    round_active: bool,
     /// What user space last published with `set_queued`.
     published: u64,
     nr_cpus: u32,
@@ -393,7 +391,6 @@ impl BpfConnector {
             object: Some(object),
             slot: Rc::clone(&slot),
             received: 0,
-            round_active: false,
             published: 0,
             nr_cpus: libbpf_rs::num_possible_cpus()
                 .map(|n| n as u32)
@@ -446,7 +443,9 @@ impl BpfConnector {
             .take(self.nr_cpus as usize)
             .enumerate()
             // SAFETY: a plain read of mmapped BPF memory updated concurrently (hence volatile).
-            .all(|(cpu, started)| cpu as i32 == me || unsafe { std::ptr::read_volatile(started) } != 0)
+            .all(|(cpu, started)| {
+                cpu as i32 == me || unsafe { std::ptr::read_volatile(started) } != 0
+            })
     }
 
     fn skel(&self) -> &BpfSkel<'static> {
@@ -585,13 +584,14 @@ impl Connector for BpfConnector {
         }
     }
 
-    /// After a round with work, yields the CPU: the BPF side parks the scheduler until there is more work. After a
-    /// round with nothing to do and no task held, sleeps until the queued-task ring has a record (the BPF side's
-    /// adaptive ring wakeup) or `IDLE_WAIT_MS` pass, so an idle machine does not spin in `sched_yield`.
+    /// With no task held by the policy, sleeps until the queued-task ring has a record (the BPF side's adaptive
+    /// ring wakeup; at once if one is there already) or `IDLE_WAIT_MS` pass. Going to sleep lets the CPU's
+    /// `ops.dispatch()` run at once, which applies this round's dispatches and runs the first of them, and the
+    /// next record wakes the scheduler on the CPU the BPF side picked for it. With tasks still held (the dispatch
+    /// ring was full), yields instead: the BPF side keeps the scheduler runnable but parked, and puts it back on a
+    /// CPU as soon as one drained the ring.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
-        let idle = !self.round_active && self.published == 0;
-        self.round_active = false;
-        if let (true, Some(ring)) = (idle, &self.queued) {
+        if let (0, Some(ring)) = (self.published, &self.queued) {
             return wait_readable(ring.epoll_fd(), IDLE_WAIT_MS);
         }
         // SAFETY: sched_yield has no preconditions; it cannot fail on Linux.

@@ -19,8 +19,10 @@
  * Fast paths that bypass user space: a waking task with an idle CPU (select_cpu), per-CPU kthreads and
  * memory-management kthreads, and a full ring ("congested").
  *
- * Latency: a task queued on wakeup while no CPU is idle preempts the CPU whose current task has run longest, so the
- * user-space scheduler runs at once instead of after a CPU hog's slice.
+ * Latency: a task queued on wakeup while no CPU is idle preempts a CPU it may run on (the one whose current task has
+ * run longest), and the user-space scheduler runs there at once instead of after a CPU hog's slice; that CPU then
+ * takes the woken task from the shared DSQ right after the scheduler's round. A task that can run on one CPU only
+ * and comes first in the shared DSQ's vtime order preempts its CPU's current task if that task comes later.
  *
  * Unresponsive user space: if the user-space scheduler has not run for @fallback_ns while tasks sit in its custody,
  * ops.dispatch() moves them to the shared DSQ itself and ops.enqueue() bypasses user space ("fallback") until it
@@ -62,6 +64,7 @@ struct rl_counters counters;
 static u64 nr_cpu_ids;
 static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU soon */
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
+static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile bool in_fallback;
 /*
@@ -69,6 +72,7 @@ static volatile bool in_fallback;
  * another scheduling class. Also read by user space, which skips its idle-CPU query when every other CPU is busy.
  */
 u64 cpu_started_ns[RL_MAX_CPUS];
+static u64 cpu_vtime[RL_MAX_CPUS];		/* dsq_vtime of the task running on each CPU */
 
 #define dbg(fmt, args...)					\
 	do {							\
@@ -240,8 +244,11 @@ static s32 pick_any_idle_cpu(void)
 	return cpu;
 }
 
-/* Preempt the CPU whose current task has run longest, if it ran at least @preempt_min_ns. */
-static void kick_victim(void)
+/*
+ * The CPU to preempt on behalf of @p: of the CPUs @p may use (any CPU if @p is NULL), the one whose current task has
+ * run longest, if that task ran at least @preempt_min_ns. -1 if there is none.
+ */
+static s32 pick_victim(const struct task_struct *p)
 {
 	u64 now = now_ns(), oldest = 0;
 	s32 cpu, victim = -1;
@@ -252,36 +259,56 @@ static void kick_victim(void)
 		if (cpu >= RL_MAX_CPUS)
 			break;
 		started = MEMBER_VPTR(cpu_started_ns, [cpu]);
-		if (!started || !*started)
+		if (!started || !*started || (p && !bpf_cpumask_test_cpu(cpu, p->cpus_ptr)))
 			continue;
 		if (victim < 0 || *started < oldest) {
 			victim = cpu;
 			oldest = *started;
 		}
 	}
-	if (victim >= 0 && now > oldest && now - oldest >= preempt_min_ns)
-		scx_bpf_kick_cpu(victim, SCX_KICK_PREEMPT);
+	dbg("rustland: victim cpu=%d ran=%llu", victim, victim >= 0 ? now - oldest : 0);
+	if (victim < 0 || now <= oldest || now - oldest < preempt_min_ns)
+		return -1;
+	return victim;
 }
 
 /*
- * Make the user-space scheduler run promptly: wake an idle CPU for it, or (if @preempt) preempt the CPU whose
- * current task has run longest.
+ * Make the user-space scheduler run promptly because @p was queued to it: wake an idle CPU for it or, if @preempt,
+ * preempt a CPU @p may use (the one whose task has run longest). That CPU is also where the scheduler goes if it is
+ * asleep (select_cpu), so a single CPU is preempted, and, when @p can run on one CPU only, it is the CPU that then
+ * takes @p from the shared DSQ right after the scheduler's round.
  */
-static void kick_usersched(bool preempt)
+static void kick_usersched(const struct task_struct *p, bool preempt)
 {
 	s32 cpu;
 
 	__sync_fetch_and_or(&usersched_needed, 1);
 
 	/* Running already: it sees the new record before it parks itself (see ops.enqueue()). */
-	if (usersched_cpu >= 0)
+	if (usersched_cpu >= 0) {
+		dbg("rustland: usersched running on cpu=%d", usersched_cpu);
 		return;
+	}
 
 	cpu = pick_any_idle_cpu();
-	if (cpu >= 0)
+	if (cpu >= 0) {
+		usersched_wake_cpu = cpu;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	else if (preempt)
-		kick_victim();
+		return;
+	}
+	if (!preempt)
+		return;
+	/*
+	 * If @p's CPUs all started their task too recently, run the scheduler elsewhere: @p's dispatch then preempts
+	 * its CPU if @p comes first (insert_shared()).
+	 */
+	cpu = pick_victim(p);
+	if (cpu < 0)
+		cpu = pick_victim(NULL);
+	if (cpu >= 0) {
+		usersched_wake_cpu = cpu;
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	}
 }
 
 /* Kick @cpu after inserting a task into its DSQ (preempting its current task if asked). */
@@ -300,6 +327,18 @@ static void insert_on_cpu(struct task_struct *p, s32 cpu, u64 slice, u64 vtime, 
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, slice, enq_flags);
 }
 
+/* Whether @cpu runs one of our tasks whose vtime is after @vtime. */
+static bool runs_later_than(s32 cpu, u64 vtime)
+{
+	u64 *started, *running_vtime;
+
+	if (cpu < 0 || cpu >= RL_MAX_CPUS)
+		return false;
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	running_vtime = MEMBER_VPTR(cpu_vtime, [cpu]);
+	return started && *started && running_vtime && (s64)(vtime - *running_vtime) < 0;
+}
+
 /*
  * Insert @p into the shared DSQ and wake a CPU that can run it.
  *
@@ -315,14 +354,25 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice, vtime, enq_flags);
 	if (is_pinned(p)) {
-		kick_target(scx_bpf_task_cpu(p), preempt);
+		cpu = scx_bpf_task_cpu(p);
+		/*
+		 * Its CPU runs a task that comes later in the shared DSQ's order: preempt it, or the pinned task waits
+		 * for that task's slice to end although it comes first. (The current CPU takes from the shared DSQ
+		 * anyway when called from ops.dispatch().)
+		 */
+		if (!preempt && cpu != bpf_get_smp_processor_id() && runs_later_than(cpu, vtime))
+			preempt = true;
+		kick_target(cpu, preempt);
 		return;
 	}
 	cpu = pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
-	if (cpu >= 0)
+	if (cpu >= 0) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-	else if (preempt)
-		kick_victim();
+	} else if (preempt) {
+		cpu = pick_victim(p);
+		if (cpu >= 0)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	}
 }
 
 s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -333,11 +383,20 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 	if (!builtin_idle && !is_usersched(p))
 		return prev_cpu;
 
-	/* The user-space scheduler goes to an idle CPU too, else it preempts its previous one (ops.enqueue()). */
+	/*
+	 * The user-space scheduler goes to an idle CPU too, else to the CPU kick_usersched() preempted for it (or its
+	 * previous one), whose current task it preempts (ops.enqueue()).
+	 */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_usersched(p)) {
-		if (is_idle)
+		s32 wake_cpu = usersched_wake_cpu;
+
+		if (is_idle) {
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+			return cpu;
+		}
+		if (wake_cpu >= 0 && wake_cpu < nr_cpu_ids && bpf_cpumask_test_cpu(wake_cpu, p->cpus_ptr))
+			return wake_cpu;
 		return cpu;
 	}
 	if (is_idle && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
@@ -441,7 +500,7 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	/* A woken task must not wait for a CPU hog's slice to end before user space sees it: preempt if needed. */
-	kick_usersched(enq_flags & SCX_ENQ_WAKEUP);
+	kick_usersched(p, enq_flags & SCX_ENQ_WAKEUP);
 }
 
 void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
@@ -570,15 +629,19 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	s32 cpu = scx_bpf_task_cpu(p);
 	u64 now = now_ns();
 	struct task_ctx *tctx;
-	u64 *started;
+	u64 *started, *running_vtime;
 
 	if (is_usersched(p)) {
 		usersched_cpu = cpu;
+		usersched_wake_cpu = -1;
 		usersched_seen_ns = now;
 		return;
 	}
 
 	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	running_vtime = MEMBER_VPTR(cpu_vtime, [cpu]);
+	if (running_vtime)
+		*running_vtime = p->scx.dsq_vtime;
 	if (started)
 		*started = now;
 	stat_inc(nr_running);
