@@ -399,9 +399,18 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 			return wake_cpu;
 		return cpu;
 	}
-	if (is_idle && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), 0);
-		stat_inc(kernel_dispatches);
+	if (is_idle) {
+		if (!scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), 0);
+			stat_inc(kernel_dispatches);
+		} else {
+			/*
+			 * Tasks wait in the shared DSQ, so @p goes through user space, but the idle CPU was claimed
+			 * (it no longer looks idle to anyone): wake it, it takes work from the shared DSQ or runs the
+			 * user-space scheduler.
+			 */
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		}
 	}
 	return cpu;
 }
@@ -552,7 +561,7 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		kick_target(cpu, preempt);
 	}
 	stat_inc(user_dispatches);
-	dbg("rustland: dispatch pid=%d cpu=%d", pid, d->cpu);
+	dbg("rustland: dispatch pid=%d cpu=%d vtime=%llu", pid, d->cpu, d->vtime);
 	bpf_task_release(p);
 
 	return !scx_bpf_dispatch_nr_slots();
