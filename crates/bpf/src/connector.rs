@@ -261,8 +261,6 @@ pub struct BpfConnector {
     slot: Rc<Cell<Option<RawQueuedTask>>>,
     /// Queued-task records received so far (for the `nr_queued` gauge).
     received: u64,
-    /// Whether the current round received an event (see `yield_cpu`).
-    round_active: bool,
     /// What user space last published with `set_queued`.
     published: u64,
     nr_cpus: u32,
@@ -393,7 +391,6 @@ impl BpfConnector {
             object: Some(object),
             slot: Rc::clone(&slot),
             received: 0,
-            round_active: false,
             published: 0,
             nr_cpus: libbpf_rs::num_possible_cpus()
                 .map(|n| n as u32)
@@ -555,7 +552,6 @@ impl Connector for BpfConnector {
         let Some(raw) = self.slot.take() else {
             return Ok(None);
         };
-        self.round_active = true;
         if raw.kind == crate::records::MSG_QUEUED {
             self.received += 1;
         }
@@ -588,17 +584,18 @@ impl Connector for BpfConnector {
         }
     }
 
-    /// After a round that received events, or with tasks still held by the policy, yields the CPU: the CPU's
-    /// `ops.dispatch()` applies this round's dispatches and runs the first of them, and the BPF side keeps the
-    /// scheduler runnable but *parked* (in no queue) until there is work, then puts it on the CPU it preempted or
-    /// woke for that work, without the cost of a wakeup. After a round with nothing to do, sleeps until the
-    /// queued-task ring has a record (the BPF side's adaptive ring wakeup) or `IDLE_WAIT_MS` pass, so an idle
-    /// machine does not spin in `sched_yield` (with nothing else to run, the kernel keeps running a parked
-    /// scheduler).
+    /// With no task held by the policy, sleeps until the queued-task ring has a record (the BPF side's adaptive
+    /// ring wakeup; at once if one is there already) or `IDLE_WAIT_MS` pass. Going to sleep lets the CPU's
+    /// `ops.dispatch()` run at once, which applies this round's dispatches and runs the first of them, and the
+    /// next record wakes the scheduler on the CPU the BPF side picked for it. With tasks still held (the dispatch
+    /// ring was full), yields instead: the BPF side keeps the scheduler runnable but parked, and puts it back on a
+    /// CPU as soon as one drained the ring.
+    ///
+    /// Yielding after every busy round (parking instead of sleeping) was tried and reverted: on 6.18 in the VM it
+    /// let user space go silent for over 250 ms under load (the BPF fallback took over); the same run had one
+    /// watchdog ejection (a kworker waited 10 s), not proven to come from it.
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
-        let idle = !self.round_active && self.published == 0;
-        self.round_active = false;
-        if let (true, Some(ring)) = (idle, &self.queued) {
+        if let (0, Some(ring)) = (self.published, &self.queued) {
             return wait_readable(ring.epoll_fd(), IDLE_WAIT_MS);
         }
         // SAFETY: sched_yield has no preconditions; it cannot fail on Linux.
