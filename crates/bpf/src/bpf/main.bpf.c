@@ -476,12 +476,14 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 
 	if (is_usersched(p)) {
 		/*
-		 * A woken scheduler (it sleeps in epoll when idle) preempts whatever runs on its CPU. Otherwise it is
-		 * parked unless there is work; work that arrives later sets usersched_needed and ops.dispatch() puts it
-		 * back on a CPU.
+		 * A woken scheduler (it sleeps in epoll after each round) preempts whatever runs on its CPU and goes to
+		 * the head of the local DSQ, ahead of tasks already queued there (it wakes once per sleep, so it cannot
+		 * monopolise the CPU this way). Otherwise it is parked unless there is work; work that arrives later
+		 * sets usersched_needed and ops.dispatch() puts it back on a CPU.
 		 */
 		if (enq_flags & SCX_ENQ_WAKEUP)
-			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_PREEMPT);
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
+					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
 		else if (usersched_has_work())
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
 		return;
