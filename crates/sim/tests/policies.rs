@@ -284,7 +284,7 @@ fn vruntime_wakes_a_pinned_task_without_waiting_for_a_hogs_slice() {
 }
 
 #[test]
-fn fifo_keeps_arrival_order_for_a_pinned_task() {
+fn fifo_lets_a_pinned_waker_wait_for_a_hogs_slice() {
     // FIFO does not preempt for a task that arrived later: the pinned waker waits for the hog on its CPU when
     // the scheduler ran elsewhere, so some wakeups take about a slice.
     let report = simulate(Fifo::default(), config(2, S), &pinned_waker_under_hogs())
