@@ -175,9 +175,16 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
     for log in &logs {
         println!("full VM log: {}", log.display());
     }
-    let failed = rows.iter().filter(|r| !r.ok()).count();
-    if failed > 0 {
-        bail!("vm-test: {failed} check(s) failed");
+    // Repeated last, whole, so that the tail of a long CI log still names what failed and why.
+    let failed: Vec<&Row> = rows.iter().filter(|r| !r.ok()).collect();
+    for r in &failed {
+        println!(
+            "FAILED: {} {} {}: {} {}",
+            r.kernel, r.subject, r.scenario, r.status, r.detail
+        );
+    }
+    if !failed.is_empty() {
+        bail!("vm-test: {} check(s) failed", failed.len());
     }
     println!("vm-test: all {} checks passed", rows.len());
     Ok(())
