@@ -492,7 +492,7 @@ sc_sigkill() {
 sc_partial() {
     if sched_alive; then sched_stop TERM; fi
     fault_running partial --partial || return
-    local from ext norm ext_pol ext_on norm_pol norm_on done_ user t0 hb took
+    local from ext norm ext_pol ext_on norm_pol norm_on done_ user fallback t0 hb took
     rl-guest ext sh -c 'while :; do :; done' &
     ext=$!
     sh -c 'while :; do :; done' &
@@ -514,6 +514,7 @@ sc_partial() {
     sleep 2
     user=$(stat_sum user "$from")
     done_=$((user + $(stat_sum kernel "$from")))
+    fallback=$(stat_sum fallback "$from")
     local seen="SCHED_EXT task: policy=$ext_pol ext.enabled=$ext_on; normal task: policy=$norm_pol ext.enabled=$norm_on"
     if ! sched_alive || ! sched_attached; then
         rl_result partial fail "scheduler gone: state=$(scx_state) $(out_tail 3)"
@@ -525,8 +526,12 @@ sc_partial() {
         rl_result partial fail "$seen"
     elif [ "$done_" -le 0 ]; then
         rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; $seen"
+    elif [ $((fallback * 10)) -gt "$user" ]; then
+        # User space must be the one scheduling the SCHED_EXT tasks: the fallback taking over means the
+        # scheduler thread could not run (it waited behind normal tasks on a CPU they had taken).
+        rl_result partial fail "the fallback dispatched $fallback tasks, over 10% of user space's $user: user space was not running; $seen"
     else
-        rl_result partial pass "$seen; SCHED_EXT hackbench ran ${took} ms, dispatched: user=$user total=$done_ fallback=$(stat_sum fallback "$from")"
+        rl_result partial pass "$seen; SCHED_EXT hackbench ran ${took} ms, dispatched: user=$user total=$done_ fallback=$fallback"
     fi
     sched_stop TERM
     sed "s/^/$RL_SCHED partial| /" "$RL_SCHED_OUT" >&3

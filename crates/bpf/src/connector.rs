@@ -263,6 +263,8 @@ pub struct BpfConnector {
     received: u64,
     /// What user space last published with `set_queued`.
     published: u64,
+    /// Dispatch records submitted so far, published to the BPF side (which compares it with what it drained).
+    sent: u64,
     nr_cpus: u32,
     /// `SCX_ECODE_ACT_RESTART` of the running kernel.
     restart_bit: u64,
@@ -312,6 +314,7 @@ impl BpfConnector {
         rodata.usersched_pid = unsafe { libc::gettid() };
         rodata.builtin_idle = opts.builtin_idle;
         rodata.debug = opts.verbose;
+        rodata.partial_mode = opts.partial;
         rodata.slice_ns = opts.default_slice_ns;
 
         let mut flags = 0u64;
@@ -392,6 +395,7 @@ impl BpfConnector {
             slot: Rc::clone(&slot),
             received: 0,
             published: 0,
+            sent: 0,
             nr_cpus: libbpf_rs::num_possible_cpus()
                 .map(|n| n as u32)
                 .unwrap_or(1),
@@ -573,6 +577,12 @@ impl Connector for BpfConnector {
             op: "submitting a dispatch",
             source: io::Error::other(e),
         })?;
+        self.sent += 1;
+        let sent = self.sent;
+        if let Some(bss) = self.skel.as_mut().and_then(|s| s.maps.bss_data.as_mut()) {
+            // SAFETY: a plain write to mmapped BPF memory the BPF side reads concurrently (hence volatile).
+            unsafe { std::ptr::write_volatile(&mut bss.dispatches_sent, sent) };
+        }
         Ok(Delivery::Sent)
     }
 

@@ -24,6 +24,10 @@
  * takes the woken task from the shared DSQ right after the scheduler's round. A task that can run on one CPU only
  * and comes first in the shared DSQ's vtime order preempts its CPU's current task if that task comes later.
  *
+ * Higher scheduling classes (normal tasks in partial mode, RT and deadline tasks always) run before our local DSQs:
+ * when one takes a CPU, its local DSQ is re-enqueued and the user-space scheduler moves to another CPU; a waking
+ * scheduler avoids such CPUs; in partial mode the scheduler waits in the shared DSQ, ahead of every task.
+ *
  * Unresponsive user space: if the user-space scheduler has not run for @fallback_ns while tasks sit in its custody,
  * ops.dispatch() moves them to the shared DSQ itself and ops.enqueue() bypasses user space ("fallback") until it
  * runs again. A heartbeat timer makes sure both happen even on an idle machine.
@@ -49,13 +53,15 @@ const volatile s32 usersched_pid;		/* thread id of the user-space scheduler */
 const volatile bool builtin_idle = true;	/* select_cpu dispatches to idle CPUs directly */
 const volatile bool numa_local_idle;		/* idle CPUs are picked in the task's NUMA node */
 const volatile bool debug;			/* bpf_printk tracing */
+const volatile bool partial_mode;		/* SCX_OPS_SWITCH_PARTIAL: normal tasks are not ours */
 const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;	/* slice of kernel-side dispatches */
 const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* user space silent longer: fallback */
 const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period */
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
 
-/* Written by user space at run time (how many tasks it still holds). */
+/* Written by user space at run time: how many tasks it still holds, and how many dispatches it has sent. */
 volatile u64 nr_scheduled;
+volatile u64 dispatches_sent;
 
 /* Read by user space. */
 struct rl_counters counters;
@@ -67,6 +73,7 @@ static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile bool in_fallback;
+static u64 dispatches_drained;			/* dispatch records taken from the user ring, applied or not */
 /*
  * When the current task started on each CPU; 0 if the CPU is idle, runs the user-space scheduler, or runs a task of
  * another scheduling class. Also read by user space, which skips its idle-CPU query when every other CPU is busy.
@@ -375,6 +382,47 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 	}
 }
 
+/*
+ * Whether a task of a higher scheduling class runs on @cpu: neither idle, nor one of our tasks (cpu_started_ns), nor
+ * the user-space scheduler. (ops.cpu_release() is not enough to tell: it is not called when such a task takes an
+ * idle CPU.)
+ */
+static bool cpu_is_taken(s32 cpu)
+{
+	struct task_struct *curr;
+	u64 *started;
+
+	if (cpu < 0 || cpu >= RL_MAX_CPUS)
+		return true;
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	if (started && *started)
+		return false;
+	curr = __COMPAT_scx_bpf_cpu_curr(cpu);
+	return curr && curr->pid != 0 && !is_usersched(curr);
+}
+
+/*
+ * The CPU a waking user-space scheduler goes to when none is idle: the one kick_usersched() picked for it, else
+ * @dfl_cpu, else any CPU it may use; in each case only a CPU that no task of a higher scheduling class has taken,
+ * if there is one. There it would wait in the local DSQ for as long as that task runs: seen in partial mode, 950 ms
+ * behind a normal task while the other CPU ran SCHED_EXT tasks through the fallback.
+ */
+static s32 usersched_wake_target(const struct task_struct *p, s32 dfl_cpu)
+{
+	s32 wake_cpu = usersched_wake_cpu, cpu;
+
+	if (wake_cpu >= 0 && wake_cpu < nr_cpu_ids && bpf_cpumask_test_cpu(wake_cpu, p->cpus_ptr) &&
+	    !cpu_is_taken(wake_cpu))
+		return wake_cpu;
+	if (!cpu_is_taken(dfl_cpu))
+		return dfl_cpu;
+	bpf_for(cpu, 0, nr_cpu_ids) {
+		if (!cpu_is_taken(cpu) && bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+			return cpu;
+	}
+	return dfl_cpu;
+}
+
 s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
@@ -389,15 +437,13 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 	 */
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_usersched(p)) {
-		s32 wake_cpu = usersched_wake_cpu;
-
 		if (is_idle) {
-			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+			/* In partial mode a normal task may take the CPU first: see usersched_enqueue_shared(). */
+			if (!partial_mode)
+				scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
 			return cpu;
 		}
-		if (wake_cpu >= 0 && wake_cpu < nr_cpu_ids && bpf_cpumask_test_cpu(wake_cpu, p->cpus_ptr))
-			return wake_cpu;
-		return cpu;
+		return usersched_wake_target(p, cpu);
 	}
 	if (is_idle) {
 		if (!scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
@@ -470,11 +516,63 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	return true;
 }
 
+/*
+ * The user-space scheduler is about to wait in the local DSQ of a CPU that a task of a higher scheduling class has
+ * taken (it was re-enqueued by ops.cpu_release(), or woke there), where it would wait until that task lets go (for
+ * as long as a CPU hog runs, in partial mode): put it on another CPU, an idle one or the one whose task ran longest,
+ * preempting that task. Returns false if there is none.
+ */
+static bool usersched_move_away(struct task_struct *p, u64 enq_flags)
+{
+	s32 cpu = pick_any_idle_cpu();
+
+	if (cpu < 0)
+		cpu = pick_victim(p);
+	if (cpu < 0 || cpu == scx_bpf_task_cpu(p) || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) || p->migration_disabled)
+		return false;
+	dbg("rustland: usersched moved away from cpu=%d to cpu=%d", scx_bpf_task_cpu(p), cpu);
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, SCX_SLICE_DFL, enq_flags | SCX_ENQ_HEAD | SCX_ENQ_PREEMPT);
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+	return true;
+}
+
+/*
+ * Partial mode: normal tasks, which run before all of ours, come and go on every CPU (the shell, its commands), and
+ * a scheduler thread in a CPU's local DSQ waits behind them even when another CPU runs our tasks; ops.cpu_release()
+ * does not even see a normal task take an idle CPU. So the scheduler thread goes into the shared DSQ ahead of every
+ * task (vtime 0), where the first CPU that turns to our tasks takes it, and a CPU is kicked to do so: the one it
+ * woke on if no normal task has it, else an idle one or the one whose task ran longest. Parked as in full mode when
+ * it yields with nothing to do.
+ */
+static void usersched_enqueue_shared(struct task_struct *p, u64 enq_flags)
+{
+	s32 cpu;
+
+	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) && !usersched_has_work())
+		return;
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, SCX_SLICE_DFL, 0, enq_flags);
+	cpu = scx_bpf_task_cpu(p);
+	if (cpu_is_taken(cpu)) {
+		cpu = pick_any_idle_cpu();
+		if (cpu < 0)
+			cpu = pick_victim(NULL);
+	}
+	if (cpu >= 0)
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+}
+
 void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx;
 
+	if (is_usersched(p) && partial_mode) {
+		usersched_enqueue_shared(p, enq_flags);
+		return;
+	}
 	if (is_usersched(p)) {
+		if (((enq_flags & SCX_ENQ_REENQ) || cpu_is_taken(scx_bpf_task_cpu(p))) &&
+		    usersched_move_away(p, enq_flags))
+			return;
 		/*
 		 * A woken scheduler (it sleeps in epoll after each round) preempts whatever runs on its CPU and goes to
 		 * the head of the local DSQ, ahead of tasks already queued there (it wakes once per sleep, so it cannot
@@ -529,6 +627,7 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	s32 cpu;
 	bool preempt;
 
+	__sync_fetch_and_add(&dispatches_drained, 1);
 	d = bpf_dynptr_data(dynptr, 0, sizeof(*d));
 	if (!d)
 		return 0;
@@ -624,6 +723,17 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
 }
 
+/*
+ * A task of a higher scheduling class (in partial mode any normal task; otherwise RT and deadline tasks) took @cpu:
+ * the tasks waiting in its local DSQ go through ops.enqueue() again (SCX_ENQ_REENQ) so that they can run elsewhere
+ * instead of waiting for that task, the user-space scheduler first of all.
+ */
+void BPF_STRUCT_OPS(rustland_cpu_release, s32 cpu, struct scx_cpu_release_args *args)
+{
+	dbg("rustland: cpu=%d taken by a higher class: re-enqueue its local DSQ", cpu);
+	scx_bpf_reenqueue_local();
+}
+
 void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx;
@@ -662,6 +772,25 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		tctx->start_ns = now;
 }
 
+/*
+ * The user-space scheduler leaves @cpu with dispatches still in the user ring. Only ops.dispatch() applies them, and
+ * @cpu calls it only once its local DSQ is empty: if tasks are queued there, each may run a whole slice first while
+ * the dispatched tasks (often bound for an idle CPU) wait. Wake the idle CPUs instead: any CPU's ops.dispatch()
+ * drains the whole ring.
+ */
+static void drain_elsewhere_if_stuck(s32 cpu)
+{
+	s32 other;
+
+	if (dispatches_sent == dispatches_drained || !scx_bpf_dsq_nr_queued(SCX_DSQ_LOCAL))
+		return;
+	dbg("rustland: drain elsewhere: sent=%llu drained=%llu", dispatches_sent, dispatches_drained);
+	bpf_for(other, 0, nr_cpu_ids) {
+		if (other != cpu)
+			scx_bpf_kick_cpu(other, SCX_KICK_IDLE);
+	}
+}
+
 void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
@@ -672,6 +801,7 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 	if (is_usersched(p)) {
 		usersched_cpu = -1;
 		usersched_seen_ns = now;
+		drain_elsewhere_if_stuck(cpu);
 		return;
 	}
 
@@ -817,6 +947,7 @@ SCX_OPS_DEFINE(rustland,
 	       .enqueue			= (void *)rustland_enqueue,
 	       .dequeue			= (void *)rustland_dequeue,
 	       .dispatch		= (void *)rustland_dispatch,
+	       .cpu_release		= (void *)rustland_cpu_release,
 	       .runnable		= (void *)rustland_runnable,
 	       .running			= (void *)rustland_running,
 	       .stopping		= (void *)rustland_stopping,
