@@ -636,6 +636,9 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	seq = bpf_map_lookup_elem(&custody, &pid);
 	if (!seq || *seq != d->enq_seq || bpf_map_delete_elem(&custody, &pid)) {
 		stat_inc(cancelled_dispatches);
+		/* User space may have claimed that CPU from the idle mask for this task: let it idle properly. */
+		if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
+			scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
 		return !scx_bpf_dispatch_nr_slots();
 	}
 	stat_dec(nr_custody);
@@ -643,6 +646,8 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	p = bpf_task_from_pid(pid);
 	if (!p) {
 		stat_inc(cancelled_dispatches);
+		if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
+			scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
 		return !scx_bpf_dispatch_nr_slots();
 	}
 
@@ -866,16 +871,20 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	u64 now = now_ns();
 	s32 cpu;
 
-	if (usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns) {
+	bool silent = usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns;
+
+	if (silent) {
 		dbg("rustland: heartbeat: silent %llu ms", (now - usersched_seen_ns) / NSEC_PER_MSEC);
 		__sync_fetch_and_or(&usersched_needed, 1);
-		cpu = pick_any_idle_cpu();
-		if (cpu >= 0)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	}
-	if (usersched_unresponsive(now)) {
-		cpu = pick_any_idle_cpu();
-		if (cpu >= 0)
+	/*
+	 * Wake every idle CPU (SCX_KICK_IDLE leaves busy ones alone) when there is work for one: user space silent or
+	 * unresponsive, or tasks waiting in the shared DSQ. Not only the CPUs the idle mask shows: a CPU claimed from
+	 * the mask (by select_cpu or user space's idle query) whose task then went elsewhere stays idle and out of
+	 * the mask until something wakes it. A safety net, so a runnable task never waits long while a CPU idles.
+	 */
+	if (silent || usersched_unresponsive(now) || scx_bpf_dsq_nr_queued(SHARED_DSQ) > 0) {
+		bpf_for(cpu, 0, nr_cpu_ids)
 			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	}
 
