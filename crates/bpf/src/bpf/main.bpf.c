@@ -548,7 +548,7 @@ static void usersched_enqueue_shared(struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu;
 
-	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) && !usersched_has_work())
+	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) && !usersched_has_work() && !usersched_needed)
 		return;
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, SCX_SLICE_DFL, 0, enq_flags);
 	cpu = scx_bpf_task_cpu(p);
@@ -582,7 +582,7 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		if (enq_flags & SCX_ENQ_WAKEUP)
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
 					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
-		else if (usersched_has_work())
+		else if (usersched_has_work() || usersched_needed)
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
 		return;
 	}
@@ -804,7 +804,12 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 	u64 *started;
 
 	if (is_usersched(p)) {
-		usersched_cpu = -1;
+		/*
+		 * An atomic exchange, a full barrier: the parking decision in ops.enqueue() that follows reads
+		 * usersched_needed, which kick_usersched() sets before it reads usersched_cpu. One of the two sides
+		 * sees the other's write, so a record never waits for a parked scheduler nobody kicks.
+		 */
+		__sync_lock_test_and_set(&usersched_cpu, -1);
 		usersched_seen_ns = now;
 		drain_elsewhere_if_stuck(cpu);
 		return;
