@@ -327,6 +327,20 @@ static void kick_target(s32 cpu, bool preempt)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 }
 
+/*
+ * Wake every CPU but @except that is idle (SCX_KICK_IDLE leaves busy ones alone), whether or not the idle mask shows
+ * it: a CPU claimed from the mask whose task then went elsewhere stays idle and out of the mask.
+ */
+static void kick_idle_cpus(s32 except)
+{
+	s32 cpu;
+
+	bpf_for(cpu, 0, nr_cpu_ids) {
+		if (cpu != except)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+	}
+}
+
 /* Insert @p into @cpu's local DSQ (FIFO), recording @vtime for its next enqueue. */
 static void insert_on_cpu(struct task_struct *p, s32 cpu, u64 slice, u64 vtime, u64 enq_flags)
 {
@@ -617,6 +631,14 @@ void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
 	custody_forget(p);
 }
 
+/* Drop a stale dispatch. User space may have claimed its CPU from the idle mask for it: let that CPU idle properly. */
+static void cancel_dispatch(const struct rl_dispatch *d)
+{
+	stat_inc(cancelled_dispatches);
+	if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
+		scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
+}
+
 /* Apply one dispatch from user space. */
 static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 {
@@ -635,19 +657,14 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	pid = d->pid;
 	seq = bpf_map_lookup_elem(&custody, &pid);
 	if (!seq || *seq != d->enq_seq || bpf_map_delete_elem(&custody, &pid)) {
-		stat_inc(cancelled_dispatches);
-		/* User space may have claimed that CPU from the idle mask for this task: let it idle properly. */
-		if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
-			scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
+		cancel_dispatch(d);
 		return !scx_bpf_dispatch_nr_slots();
 	}
 	stat_dec(nr_custody);
 
 	p = bpf_task_from_pid(pid);
 	if (!p) {
-		stat_inc(cancelled_dispatches);
-		if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
-			scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
+		cancel_dispatch(d);
 		return !scx_bpf_dispatch_nr_slots();
 	}
 
@@ -785,15 +802,10 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
  */
 static void drain_elsewhere_if_stuck(s32 cpu)
 {
-	s32 other;
-
 	if (dispatches_sent == dispatches_drained || !scx_bpf_dsq_nr_queued(SCX_DSQ_LOCAL))
 		return;
 	dbg("rustland: drain elsewhere: sent=%llu drained=%llu", dispatches_sent, dispatches_drained);
-	bpf_for(other, 0, nr_cpu_ids) {
-		if (other != cpu)
-			scx_bpf_kick_cpu(other, SCX_KICK_IDLE);
-	}
+	kick_idle_cpus(cpu);
 }
 
 void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
@@ -874,8 +886,6 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_t
 static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 {
 	u64 now = now_ns();
-	s32 cpu;
-
 	bool silent = usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns;
 
 	if (silent) {
@@ -889,8 +899,7 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	 * the mask until something wakes it. A safety net, so a runnable task never waits long while a CPU idles.
 	 */
 	if (silent || usersched_unresponsive(now) || scx_bpf_dsq_nr_queued(SHARED_DSQ) > 0) {
-		bpf_for(cpu, 0, nr_cpu_ids)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		kick_idle_cpus(-1);
 	}
 
 	if (bpf_timer_start(timer, heartbeat_ns, 0))
