@@ -69,6 +69,7 @@ sched_attached() {
     case "$(scx_ops)" in "${RL_SCHED}_"*) return 0 ;; *) return 1 ;; esac
 }
 attached_or_dead() { sched_attached || ! sched_alive; }
+sched_dead() { ! sched_alive; }
 
 # sched_start ARGS...: start $RL_SCHED in the background, its output to a
 # file (or, with RL_STREAM=1, straight to the host channel)
@@ -163,6 +164,9 @@ sc_survival() {
     ejected=$(ejections_since "survival-$RL_SCHED")
     if [ -n "$ejected" ]; then
         rl_result survival fail "ejected under load: $ejected $(grep -m 1 'EXIT:' "$RL_SCHED_OUT")"
+        # The kernel's debug dump (where the stalled task waited, each CPU's state) in full, for the log.
+        wait_for 5 sched_dead
+        sed -n '/kernel debug dump:/,$p' "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED dump| /" >&3
     elif ! sched_alive; then
         rl_result survival fail "scheduler exited under load: $(out_tail 4)"
     elif ! sched_attached; then
@@ -525,7 +529,8 @@ sc_partial() {
     elif [ "$ext_on" != 1 ] || [ "$norm_on" != 0 ]; then
         rl_result partial fail "$seen"
     elif [ "$done_" -le 0 ]; then
-        rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; $seen"
+        local lines=$(($(stats_lines) - $(head -n $((from - 1)) "$RL_SCHED_OUT" | grep -c "\[$RL_SCHED\]")))
+        rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; fallback=$fallback, hackbench took ${took} ms, $lines stats line(s) since it started, last: $(out_tail 2); $seen"
     elif [ $((fallback * 10)) -gt "$user" ]; then
         # User space must be the one scheduling the SCHED_EXT tasks: the fallback taking over means the
         # scheduler thread could not run (it waited behind normal tasks on a CPU they had taken).
