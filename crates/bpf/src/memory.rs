@@ -10,10 +10,16 @@
 //! - [`LockedArenaAllocator`]: a global allocator (declared by the *binary*, never by a library, so build scripts
 //!   and tests keep the system allocator) that serves allocations from two static arenas through
 //!   [talc](https://docs.rs/talc): one used only by the thread marked with [`mark_scheduler_thread`], one for every
-//!   other thread. The scheduler thread therefore never waits for a lock held by a thread that it must schedule
-//!   itself (a latent deadlock of the reference implementation). Alignment is honoured for any layout. When an
-//!   arena is exhausted, allocations fall back to the system allocator and are counted
-//!   ([`LockedArenaAllocator::fallback_allocations`]).
+//!   other thread. No thread ever takes the other side's arena lock: a block freed by a thread of the other side
+//!   (a block crossed threads, or was allocated before the scheduler thread was marked) goes into a lock-free
+//!   deferred-free set that the arena's own side empties at its next allocation or free. The scheduler thread
+//!   therefore never waits for a lock held by a thread that it must schedule itself (a latent deadlock of the
+//!   reference implementation), and no other thread spins on a lock held by a preempted scheduler thread. Both
+//!   happened while cross-side frees still took the lock: in the VM, the scheduler thread spun on the shared lock
+//!   held by a preempted statistics thread waiting for it (watchdog ejection, 43 tasks stuck), and in partial mode
+//!   the statistics thread, a normal task that runs before the scheduler's CPU turns to SCHED_EXT tasks, spun
+//!   11.8 s on the scheduler's lock. Alignment is honoured for any layout. When an arena is exhausted, allocations
+//!   fall back to the system allocator and are counted ([`LockedArenaAllocator::fallback_allocations`]).
 //! - [`lock_memory`]: raises `RLIMIT_MEMLOCK`, calls `mlockall(MCL_CURRENT | MCL_FUTURE)` (which faults the arenas
 //!   in), sets `/proc/sys/vm/compact_unevictable_allowed` to 0 so compaction leaves locked pages alone, and
 //!   returns a [`MemoryLock`] that restores the setting when dropped and counts page faults since the lock.
@@ -37,7 +43,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use spinning_top::RawSpinlock;
 use talc::source::Claim;
@@ -75,11 +81,113 @@ fn contains<const N: usize>(arena: *const Arena<N>, ptr: *mut u8) -> bool {
     (start..start + N).contains(&(ptr as usize))
 }
 
+/// Capacity of each deferred-free set. A free that finds its set full is dropped (the block leaks) and counted.
+pub const DEFERRED_FREE_SLOTS: usize = 1024;
+
+const SLOT_EMPTY: u8 = 0;
+const SLOT_WRITING: u8 = 1;
+const SLOT_READY: u8 = 2;
+const SLOT_TAKING: u8 = 3;
+
+/// One deferred free: a block and its layout, published through `state`.
+struct DeferredSlot {
+    state: AtomicU8,
+    ptr: AtomicUsize,
+    size: AtomicUsize,
+    align: AtomicUsize,
+}
+
+impl DeferredSlot {
+    const fn new() -> Self {
+        DeferredSlot {
+            state: AtomicU8::new(SLOT_EMPTY),
+            ptr: AtomicUsize::new(0),
+            size: AtomicUsize::new(0),
+            align: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A fixed-capacity, lock-free, allocation-free set of blocks whose free waits for a thread allowed to take their
+/// arena's lock. Any number of threads may push and take concurrently: each slot goes empty -> writing -> ready ->
+/// taking -> empty, every step claimed with a compare-and-swap.
+struct DeferredFrees {
+    slots: [DeferredSlot; DEFERRED_FREE_SLOTS],
+    pending: AtomicUsize,
+}
+
+impl DeferredFrees {
+    const fn new() -> Self {
+        DeferredFrees {
+            slots: [const { DeferredSlot::new() }; DEFERRED_FREE_SLOTS],
+            pending: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records `ptr` for a later free. Returns false if every slot is in use.
+    fn push(&self, ptr: *mut u8, layout: Layout) -> bool {
+        for slot in &self.slots {
+            if slot
+                .state
+                .compare_exchange(
+                    SLOT_EMPTY,
+                    SLOT_WRITING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                slot.ptr.store(ptr as usize, Ordering::Relaxed);
+                slot.size.store(layout.size(), Ordering::Relaxed);
+                slot.align.store(layout.align(), Ordering::Relaxed);
+                slot.state.store(SLOT_READY, Ordering::Release);
+                self.pending.fetch_add(1, Ordering::Release);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Hands every recorded block to `free` (one atomic load when there is none).
+    fn take_all(&self, mut free: impl FnMut(*mut u8, Layout)) {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        for slot in &self.slots {
+            if slot
+                .state
+                .compare_exchange(
+                    SLOT_READY,
+                    SLOT_TAKING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                let ptr = slot.ptr.load(Ordering::Relaxed) as *mut u8;
+                let size = slot.size.load(Ordering::Relaxed);
+                let align = slot.align.load(Ordering::Relaxed);
+                slot.state.store(SLOT_EMPTY, Ordering::Release);
+                self.pending.fetch_sub(1, Ordering::Release);
+                // SAFETY: size and align came from a valid `Layout` in `push`.
+                free(ptr, unsafe {
+                    Layout::from_size_align_unchecked(size, align)
+                });
+            }
+        }
+    }
+}
+
 /// The global allocator of a scheduler binary. See the [module docs](self).
 pub struct LockedArenaAllocator {
     scheduler: TalcLock<RawSpinlock, Claim>,
     shared: TalcLock<RawSpinlock, Claim>,
+    /// Scheduler-arena blocks freed by other threads, freed by the scheduler thread later.
+    scheduler_deferred: DeferredFrees,
+    /// Shared-arena blocks freed by the scheduler thread, freed by another thread later.
+    shared_deferred: DeferredFrees,
     fallbacks: AtomicU64,
+    leaked: AtomicU64,
 }
 
 impl LockedArenaAllocator {
@@ -98,7 +206,10 @@ impl LockedArenaAllocator {
                     (&raw mut SHARED_ARENA).cast(),
                     SHARED_ARENA_BYTES,
                 )),
+                scheduler_deferred: DeferredFrees::new(),
+                shared_deferred: DeferredFrees::new(),
                 fallbacks: AtomicU64::new(0),
+                leaked: AtomicU64::new(0),
             }
         }
     }
@@ -110,12 +221,24 @@ impl LockedArenaAllocator {
         self.fallbacks.load(Ordering::Relaxed)
     }
 
+    /// How many frees of a block of the other side's arena found the deferred-free set full: those blocks
+    /// leaked. Zero unless the other side allocates nothing for a long time while this side frees its blocks.
+    pub fn leaked_frees(&self) -> u64 {
+        self.leaked.load(Ordering::Relaxed)
+    }
+
+    /// This thread's arena, after freeing the blocks of it that the other side left for this side.
     fn arena_for_this_thread(&self) -> &TalcLock<RawSpinlock, Claim> {
-        if on_scheduler_thread() {
-            &self.scheduler
+        let (arena, deferred) = if on_scheduler_thread() {
+            (&self.scheduler, &self.scheduler_deferred)
         } else {
-            &self.shared
-        }
+            (&self.shared, &self.shared_deferred)
+        };
+        deferred.take_all(|ptr, layout| {
+            // SAFETY: `ptr` was allocated by `arena` with `layout` and freed by its owner (see `dealloc`).
+            unsafe { arena.dealloc(ptr, layout) }
+        });
+        arena
     }
 
     fn arena_owning(&self, ptr: *mut u8) -> Option<&TalcLock<RawSpinlock, Claim>> {
@@ -150,11 +273,23 @@ unsafe impl GlobalAlloc for LockedArenaAllocator {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        match self.arena_owning(ptr) {
-            // SAFETY: `ptr` was allocated by this arena with `layout` (it lies inside it).
-            Some(arena) => unsafe { arena.dealloc(ptr, layout) },
+        let Some(owner) = self.arena_owning(ptr) else {
             // SAFETY: anything outside the arenas came from `System`.
-            None => unsafe { System.dealloc(ptr, layout) },
+            return unsafe { System.dealloc(ptr, layout) };
+        };
+        let mine = self.arena_for_this_thread();
+        if std::ptr::eq(owner, mine) {
+            // SAFETY: `ptr` was allocated by this arena with `layout` (it lies inside it).
+            return unsafe { owner.dealloc(ptr, layout) };
+        }
+        // The other side's block: never take its lock, leave the free to that side.
+        let deferred = if std::ptr::eq(owner, &self.scheduler) {
+            &self.scheduler_deferred
+        } else {
+            &self.shared_deferred
+        };
+        if !deferred.push(ptr, layout) {
+            self.leaked.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -279,7 +414,12 @@ mod tests {
 
     #[test]
     fn honours_alignment_and_routes_blocks_to_their_arena() {
-        let worker = std::thread::spawn(|| {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        let (blocks_tx, blocks_rx) = mpsc::channel();
+        let (freed_tx, freed_rx) = mpsc::channel::<()>();
+        let scheduler = std::thread::spawn(move || {
             mark_scheduler_thread();
             let mut blocks = Vec::new();
             for align in [8usize, 64, 128, 4096, 1 << 16] {
@@ -304,24 +444,67 @@ mod tests {
                 .all(|&b| b == 0xAB));
             let grown_layout = Layout::from_size_align(layout.size() * 4, layout.align()).unwrap();
             blocks.push((grown, grown_layout));
-            blocks
-                .into_iter()
-                .map(|(p, l)| (p as usize, l))
-                .collect::<Vec<_>>()
-        });
-        let blocks = worker.join().unwrap();
+            let count = blocks.len();
+            blocks_tx
+                .send(
+                    blocks
+                        .into_iter()
+                        .map(|(p, l)| (p as usize, l))
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap();
 
-        // Another thread allocates from the shared arena, and may free the scheduler thread's blocks.
-        let layout = Layout::from_size_align(256, 256).unwrap();
-        // SAFETY: non-zero size layout.
-        let shared = unsafe { TEST_ALLOCATOR.alloc(layout) };
-        assert!(contains(&raw const SHARED_ARENA, shared));
-        for (ptr, layout) in blocks {
-            // SAFETY: each block is live with its layout.
-            unsafe { TEST_ALLOCATOR.dealloc(ptr as *mut u8, layout) };
-        }
-        // SAFETY: live block.
-        unsafe { TEST_ALLOCATOR.dealloc(shared, layout) };
+            // Another thread freed them: they wait for this thread, whose next allocation frees them.
+            freed_rx.recv().unwrap();
+            assert_eq!(
+                TEST_ALLOCATOR
+                    .scheduler_deferred
+                    .pending
+                    .load(Ordering::Acquire),
+                count
+            );
+            let layout = Layout::from_size_align(64, 8).unwrap();
+            // SAFETY: non-zero size layout.
+            let ptr = unsafe { TEST_ALLOCATOR.alloc(layout) };
+            assert_eq!(
+                TEST_ALLOCATOR
+                    .scheduler_deferred
+                    .pending
+                    .load(Ordering::Acquire),
+                0
+            );
+            // SAFETY: live block.
+            unsafe { TEST_ALLOCATOR.dealloc(ptr, layout) };
+        });
+        let blocks = blocks_rx.recv().unwrap();
+
+        // Another thread allocates from the shared arena, and frees the scheduler thread's blocks without taking
+        // the scheduler arena's lock: held here all along, the frees must still finish.
+        let held = TEST_ALLOCATOR.scheduler.lock();
+        let (done_tx, done_rx) = mpsc::channel();
+        let freer = std::thread::spawn(move || {
+            let layout = Layout::from_size_align(256, 256).unwrap();
+            // SAFETY: non-zero size layout.
+            let shared = unsafe { TEST_ALLOCATOR.alloc(layout) };
+            assert!(contains(&raw const SHARED_ARENA, shared));
+            for (ptr, layout) in blocks {
+                // SAFETY: each block is live with its layout.
+                unsafe { TEST_ALLOCATOR.dealloc(ptr as *mut u8, layout) };
+            }
+            // SAFETY: live block.
+            unsafe { TEST_ALLOCATOR.dealloc(shared, layout) };
+            done_tx.send(()).unwrap();
+        });
+        let finished = done_rx.recv_timeout(Duration::from_secs(30));
+        drop(held);
+        assert!(
+            finished.is_ok(),
+            "a free by another thread waited for the scheduler arena's lock"
+        );
+        freer.join().unwrap();
+        assert_eq!(TEST_ALLOCATOR.leaked_frees(), 0);
+        freed_tx.send(()).unwrap();
+        scheduler.join().unwrap();
 
         // Larger than the shared arena: served by the system allocator and counted.
         let huge = Layout::from_size_align(SHARED_ARENA_BYTES * 2, 8).unwrap();
@@ -333,6 +516,29 @@ mod tests {
         assert_eq!(TEST_ALLOCATOR.fallback_allocations(), before + 1);
         // SAFETY: live block from System.
         unsafe { TEST_ALLOCATOR.dealloc(big, huge) };
+    }
+
+    #[test]
+    fn deferred_frees_hand_back_every_block_once_and_refuse_when_full() {
+        let set = DeferredFrees::new();
+        let layout = |i: usize| Layout::from_size_align(8 * (i + 1), 8).unwrap();
+        for i in 0..DEFERRED_FREE_SLOTS {
+            assert!(set.push((0x1000 + i * 0x100) as *mut u8, layout(i)));
+        }
+        assert!(
+            !set.push(0x9999_0000 as *mut u8, layout(0)),
+            "a full set refuses"
+        );
+        let mut seen = Vec::new();
+        set.take_all(|ptr, l| seen.push((ptr as usize, l)));
+        assert_eq!(seen.len(), DEFERRED_FREE_SLOTS);
+        for (i, (ptr, l)) in seen.iter().enumerate() {
+            assert_eq!((*ptr, *l), (0x1000 + i * 0x100, layout(i)));
+        }
+        let mut again = 0;
+        set.take_all(|_, _| again += 1);
+        assert_eq!(again, 0, "each block is handed back once");
+        assert!(set.push(0x2000 as *mut u8, layout(3)), "slots are reused");
     }
 
     #[test]
