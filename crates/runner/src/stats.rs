@@ -274,7 +274,10 @@ pub fn write_help_stats(
 /// thread. Lives for the whole run, across hotplug restarts.
 ///
 /// The scheduler thread only ever touches bounded channels (no allocation, never blocking): the scx_stats server's
-/// own (unbounded) channel is relayed by a small thread.
+/// own (unbounded) channel is relayed by a small thread. The other ends of those channels poll ([`poll_send`],
+/// [`poll_recv`]) instead of blocking: a thread blocked on a crossbeam channel registers itself in the channel's
+/// waker, and the scheduler thread's `try_send`/`try_recv` then take the waker's mutex to wake it, a lock shared
+/// with a thread that, preempted while holding it, needs the scheduler thread to run again.
 pub struct StatsHub {
     _server: Option<StatsServer<Request, Reply>>,
     channels: Vec<(Sender<Reply>, Receiver<Request>)>,
@@ -304,8 +307,12 @@ impl StatsHub {
                     .spawn(move || {
                         // Ends when the server goes away (its channel disconnects) or the scheduler side does.
                         while server_requests.recv().is_ok() {
-                            let Ok(()) = req_tx.send(()) else { return };
-                            let Ok(snapshot) = res_rx.recv() else { return };
+                            if !poll_send(&req_tx, (), None) {
+                                return;
+                            }
+                            let Some(snapshot) = poll_recv(&res_rx, None) else {
+                                return;
+                            };
                             if server_reply.send(snapshot).is_err() {
                                 return;
                             }
@@ -403,6 +410,41 @@ fn sleep_unless_stopped(total: Duration, stop: &ShutdownHandle) -> bool {
     }
 }
 
+/// How often a thread waiting on the scheduler thread polls its channel.
+const POLL_EVERY: Duration = Duration::from_millis(2);
+
+/// Sends `msg` to the scheduler thread, polling while the channel is full (never blocking in it, see
+/// [`StatsHub`]). False if the scheduler side is gone or `stop` was requested.
+fn poll_send<T>(tx: &Sender<T>, mut msg: T, stop: Option<&ShutdownHandle>) -> bool {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return true,
+            Err(crossbeam_channel::TrySendError::Full(back)) => msg = back,
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => return false,
+        }
+        if stop.is_some_and(ShutdownHandle::is_requested) {
+            return false;
+        }
+        thread::sleep(POLL_EVERY);
+    }
+}
+
+/// Receives the scheduler thread's answer, polling (never blocking in the channel, see [`StatsHub`]). `None` if
+/// the scheduler side is gone or `stop` was requested.
+fn poll_recv<T>(rx: &Receiver<T>, stop: Option<&ShutdownHandle>) -> Option<T> {
+    loop {
+        match rx.try_recv() {
+            Ok(msg) => return Some(msg),
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+        }
+        if stop.is_some_and(ShutdownHandle::is_requested) {
+            return None;
+        }
+        thread::sleep(POLL_EVERY);
+    }
+}
+
 fn print_loop(
     scheduler: &'static str,
     every: Duration,
@@ -418,16 +460,9 @@ fn print_loop(
             continue;
         }
         // Wait for the scheduler thread to answer, without outliving a stop request.
-        let cur = loop {
-            match reply.recv_timeout(Duration::from_millis(100)) {
-                Ok(cur) => break Some(cur),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !stop.is_requested() => {
-                    continue
-                }
-                Err(_) => break None,
-            }
+        let Some(cur) = poll_recv(reply, Some(stop)) else {
+            return;
         };
-        let Some(cur) = cur else { return };
         let line = Metrics::between(scheduler, prev.as_ref(), &cur).format_line();
         prev = Some(cur);
         let mut out = stdout.lock();
