@@ -265,6 +265,8 @@ pub struct BpfConnector {
     published: u64,
     /// Dispatch records submitted so far, published to the BPF side (which compares it with what it drained).
     sent: u64,
+    /// Partial mode: the idle-CPU query is not used (see `pick_idle_cpu`).
+    partial: bool,
     nr_cpus: u32,
     /// `SCX_ECODE_ACT_RESTART` of the running kernel.
     restart_bit: u64,
@@ -396,6 +398,7 @@ impl BpfConnector {
             received: 0,
             published: 0,
             sent: 0,
+            partial: opts.partial,
             nr_cpus: libbpf_rs::num_possible_cpus()
                 .map(|n| n as u32)
                 .unwrap_or(1),
@@ -617,8 +620,14 @@ impl Connector for BpfConnector {
 
     /// Asks the BPF side to claim an idle CPU (a system call), unless its per-CPU start times show that every
     /// other CPU runs one of our tasks: then none is idle and the answer is `None` without a system call.
+    ///
+    /// Always `None` in partial mode, where the dispatch goes to any CPU and the BPF side wakes an idle one. The
+    /// system call runs the BPF program with migration disabled, and a normal task (which runs before ours in
+    /// partial mode) that preempts the scheduler thread then leaves it stuck in its CPU's local DSQ, where neither
+    /// the kernel nor the BPF side may move it: seen in the VM, the other CPU idled while the thread waited 250 ms
+    /// behind a normal task and the fallback took over.
     fn pick_idle_cpu(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
-        if self.other_cpus_busy() {
+        if self.partial || self.other_cpus_busy() {
             return None;
         }
         let arg = RawPickIdleArg {

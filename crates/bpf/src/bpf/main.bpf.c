@@ -28,9 +28,10 @@
  * when one takes a CPU, its local DSQ is re-enqueued and the user-space scheduler moves to another CPU; a waking
  * scheduler avoids such CPUs; in partial mode the scheduler waits in the shared DSQ, ahead of every task.
  *
- * Unresponsive user space: if the user-space scheduler has not run for @fallback_ns while tasks sit in its custody,
- * ops.dispatch() moves them to the shared DSQ itself and ops.enqueue() bypasses user space ("fallback") until it
- * runs again. A heartbeat timer makes sure both happen even on an idle machine.
+ * Unresponsive user space: if no dispatch of user space has been applied for @fallback_ns while tasks sit in its
+ * custody (whether or not the scheduler thread runs), ops.dispatch() moves them to the shared DSQ itself and
+ * ops.enqueue() bypasses user space ("fallback") until its custody is empty. A heartbeat timer makes sure both
+ * happen even on an idle machine.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -55,7 +56,7 @@ const volatile bool numa_local_idle;		/* idle CPUs are picked in the task's NUMA
 const volatile bool debug;			/* bpf_printk tracing */
 const volatile bool partial_mode;		/* SCX_OPS_SWITCH_PARTIAL: normal tasks are not ours */
 const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;	/* slice of kernel-side dispatches */
-const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* user space silent longer: fallback */
+const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* no user dispatch applied for longer: fallback */
 const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period */
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
 
@@ -72,6 +73,7 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
+static volatile u64 user_progress_ns;		/* last user dispatch applied, or custody became non-empty */
 static volatile bool in_fallback;
 static u64 dispatches_drained;			/* dispatch records taken from the user ring, applied or not */
 /*
@@ -185,23 +187,27 @@ static bool usersched_has_work(void)
 }
 
 /*
- * User space is unresponsive when it holds tasks but has not run for @fallback_ns. Entering and leaving the state is
- * counted once per episode.
+ * User space is unresponsive when tasks wait in its custody but none of its dispatches has been applied for
+ * @fallback_ns: whether or not the scheduler thread runs. (It can run without making progress: seen once with the
+ * thread on one CPU and 43 tasks in custody for 6 s while the other CPU idled, which the watchdog ended.) Entering
+ * and leaving the state is counted once per episode. In the state, ops.enqueue() bypasses user space, so custody
+ * drains (fallback_one()) and the state ends; if user space is still stuck, the next episode starts @fallback_ns
+ * later.
  */
 static bool usersched_unresponsive(u64 now)
 {
-	u64 seen = usersched_seen_ns;
-	bool silent = usersched_cpu < 0 && counters.nr_custody > 0 && now > seen && now - seen > fallback_ns;
+	u64 progress = user_progress_ns;
+	bool stuck = counters.nr_custody > 0 && now > progress && now - progress > fallback_ns;
 
-	if (silent != in_fallback) {
-		in_fallback = silent;
-		if (silent) {
+	if (stuck != in_fallback) {
+		in_fallback = stuck;
+		if (stuck) {
 			stat_inc(fallback_episodes);
-			dbg("rustland: fallback on: now=%llu seen=%llu limit=%llu", now, seen, fallback_ns);
-			dbg("rustland: fallback on: needed=%u custody=%llu", usersched_needed, counters.nr_custody);
+			dbg("rustland: fallback on: now=%llu progress=%llu limit=%llu", now, progress, fallback_ns);
+			dbg("rustland: fallback on: usersched_cpu=%d custody=%llu", usersched_cpu, counters.nr_custody);
 		}
 	}
-	return silent;
+	return stuck;
 }
 
 /*
@@ -500,7 +506,9 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 		bpf_map_delete_elem(&custody, &pid);
 		return false;
 	}
-	stat_inc(nr_custody);
+	/* The first task to wait starts the clock of usersched_unresponsive(). */
+	if (!__sync_fetch_and_add(&counters.nr_custody, 1))
+		user_progress_ns = now_ns();
 	tctx->enq_seq = seq;
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		flags |= RL_ENQ_WAKEUP;
@@ -684,13 +692,14 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		kick_target(cpu, preempt);
 	}
 	stat_inc(user_dispatches);
+	user_progress_ns = now_ns();
 	dbg("rustland: dispatch pid=%d cpu=%d vtime=%llu", pid, d->cpu, d->vtime);
 	bpf_task_release(p);
 
 	return !scx_bpf_dispatch_nr_slots();
 }
 
-/* Fallback: move a task out of silent user space's custody into the shared DSQ. */
+/* Fallback: move a task out of unresponsive user space's custody into the shared DSQ. */
 static long fallback_one(struct bpf_map *map, u32 *pid, u64 *seq, void *ctx)
 {
 	struct task_struct *p;
@@ -737,7 +746,11 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	if (usersched_unresponsive(now_ns()))
 		bpf_for_each_map_elem(&custody, fallback_one, NULL, 0);
 
-	if (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work())
+	/*
+	 * Not while it runs: scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is
+	 * ignored, so a running scheduler would keep its CPU indefinitely while that CPU's local DSQ waits.
+	 */
+	if (usersched_cpu < 0 && (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work()))
 		dispatch_usersched(cpu);
 
 	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
@@ -944,6 +957,7 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 	}
 
 	usersched_seen_ns = now_ns();
+	user_progress_ns = usersched_seen_ns;
 
 	timer = bpf_map_lookup_elem(&heartbeat_map, &key);
 	if (!timer) {
