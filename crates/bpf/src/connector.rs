@@ -67,7 +67,8 @@ impl Builder {
         }
     }
 
-    /// Schedule only tasks whose policy is `SCHED_EXT` (default: every task).
+    /// Schedule only tasks whose policy is `SCHED_EXT` (default: every task). The scheduler process's own threads
+    /// are moved to `SCHED_EXT` when it attaches.
     pub fn partial(mut self, on: bool) -> Self {
         self.partial = on;
         self
@@ -351,17 +352,7 @@ impl BpfConnector {
         })?;
 
         if opts.partial {
-            // In partial mode only SCHED_EXT tasks are ours. The user-space scheduler must be one of them, or the
-            // BPF side never runs it, takes it for unresponsive and dispatches everything through the fallback.
-            const SCHED_EXT: libc::c_int = 7;
-            let param = libc::sched_param { sched_priority: 0 };
-            // SAFETY: pid 0 is the calling thread (the scheduler thread) and `param` is a valid sched_param.
-            if unsafe { libc::sched_setscheduler(0, SCHED_EXT, &param) } != 0 {
-                tracing::warn!(
-                    "cannot move the scheduler thread to SCHED_EXT: {}; partial mode will rely on the fallback",
-                    std::io::Error::last_os_error()
-                );
-            }
+            move_process_to_sched_ext();
         }
 
         let link = scx_ops_attach!(skel, rustland).map_err(|e| {
@@ -538,6 +529,37 @@ fn wait_readable(epoll_fd: i32, timeout_ms: i32) -> Result<(), ConnectorError> {
         }
     }
     Ok(())
+}
+
+/// Partial mode: moves every thread of this process to `SCHED_EXT` (threads started later inherit it).
+///
+/// Only SCHED_EXT tasks are ours in partial mode. The scheduler thread must be one of them, or the BPF side never
+/// runs it and the fallback dispatches everything. Its helper threads (statistics printer and server) must be too:
+/// as normal tasks they run before any SCHED_EXT task, so one that waits for the scheduler thread without sleeping
+/// starves it on that CPU. Seen in the VM: the statistics printer spun for 12 s in a crossbeam channel's receive,
+/// which waits for a sender that claimed a slot to finish writing it, while that sender, the scheduler thread,
+/// waited behind the printer in the same CPU's local DSQ, until the watchdog ejected the scheduler.
+fn move_process_to_sched_ext() {
+    const SCHED_EXT: libc::c_int = 7;
+    let tids: Vec<libc::pid_t> = match std::fs::read_dir("/proc/self/task") {
+        Ok(dir) => dir
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(e) => {
+            tracing::warn!("cannot list this process's threads: {e}; only the scheduler thread moves to SCHED_EXT");
+            vec![0]
+        }
+    };
+    let param = libc::sched_param { sched_priority: 0 };
+    for tid in tids {
+        // SAFETY: `tid` names a thread of this process (or 0, the calling thread); `param` is a valid sched_param.
+        if unsafe { libc::sched_setscheduler(tid, SCHED_EXT, &param) } != 0 {
+            tracing::warn!(
+                "cannot move thread {tid} to SCHED_EXT: {}; partial mode may rely on the fallback",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 fn ring_error(op: &'static str, ret: i32) -> ConnectorError {
