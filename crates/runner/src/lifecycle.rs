@@ -571,9 +571,8 @@ mod tests {
 
     #[test]
     fn page_faults_count_only_while_attached_and_sum_over_restarts() {
-        let (req_tx, req_rx) = crossbeam_channel::bounded(1);
-        let (res_tx, res_rx) = crossbeam_channel::bounded(1);
-        let hub = StatsHub::from_channels(vec![(res_tx, req_rx)]);
+        let (responder, mut requester) = crate::stats::stats_link();
+        let hub = StatsHub::from_links(vec![responder]);
         let signals = Signals::none();
         let config = RunConfig {
             name: "scx_fake",
@@ -583,6 +582,7 @@ mod tests {
         };
         let log = Rc::new(RefCell::new(Log::default()));
         let faults = Rc::new(std::cell::Cell::new(0u64));
+        let request_id = std::cell::Cell::new(0u64);
         let mut attached = 0;
         let outcome = run(
             &config,
@@ -594,7 +594,7 @@ mod tests {
                     exit(ExitKind::Restart, "hotplug")
                 } else {
                     // Ask for statistics during the second session.
-                    req_tx.send(()).unwrap();
+                    request_id.set(requester.request());
                     exit(ExitKind::Done, "done")
                 };
                 Ok(FakeSession {
@@ -614,8 +614,8 @@ mod tests {
             || faults.get(),
         );
         assert_eq!(outcome.exit_code(), exit_code::SUCCESS, "{outcome:?}");
-        let snap = res_rx
-            .try_recv()
+        let snap = requester
+            .answer(request_id.get())
             .expect("the request was answered between rounds");
         // The first session ran 4 rounds (one fault each); the second had run one round when it answered.
         assert_eq!(snap.pgfaults, 4 + 1);

@@ -5,9 +5,12 @@
 //! waiting, with a [`Snapshot`] that is `Copy` and allocation-free. Everything else (JSON, deltas, printing) runs
 //! on the server's and the printer's own threads.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -270,17 +273,88 @@ pub fn write_help_stats(
     )
 }
 
+/// The scheduler thread's end of a link with one thread that asks it for statistics (see [`stats_link`]).
+pub struct StatsResponder {
+    requests: Arc<AtomicU64>,
+    answered: Cell<u64>,
+    reply: RefCell<triple_buffer::Input<(u64, Snapshot)>>,
+}
+
+/// The asking thread's end of a link with the scheduler thread (see [`stats_link`]).
+pub struct StatsRequester {
+    requests: Arc<AtomicU64>,
+    reply: triple_buffer::Output<(u64, Snapshot)>,
+}
+
+/// How often a thread waiting for the scheduler thread's answer looks for it.
+const POLL_EVERY: Duration = Duration::from_millis(2);
+
+/// A link between the scheduler thread ([`StatsResponder`], held by a [`StatsHub`]) and a thread that asks it for
+/// snapshots ([`StatsRequester`]): a request counter and a triple buffer of answers. Both ends are wait-free, so
+/// neither ever waits for the other to finish an operation: a lock-free channel does not give that (a receiver
+/// spins until a sender that claimed a slot has written it), and the two sides may be preempted at any point and
+/// need each other to run again (see [`StatsHub`]).
+pub fn stats_link() -> (StatsResponder, StatsRequester) {
+    let requests = Arc::new(AtomicU64::new(0));
+    let (input, output) = triple_buffer::TripleBuffer::new(&(0, Snapshot::default())).split();
+    (
+        StatsResponder {
+            requests: Arc::clone(&requests),
+            answered: Cell::new(0),
+            reply: RefCell::new(input),
+        },
+        StatsRequester {
+            requests,
+            reply: output,
+        },
+    )
+}
+
+impl StatsRequester {
+    /// Asks the scheduler thread for a snapshot; returns the request's number, for [`StatsRequester::answer`].
+    pub fn request(&self) -> u64 {
+        self.requests.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The answer to request `id` (or to a later one), if the scheduler thread has given it.
+    pub fn answer(&mut self, id: u64) -> Option<Snapshot> {
+        let (answered, snapshot) = *self.reply.read();
+        (answered >= id).then_some(snapshot)
+    }
+
+    /// Whether the scheduler's end is gone.
+    pub fn scheduler_gone(&self) -> bool {
+        Arc::strong_count(&self.requests) == 1
+    }
+
+    /// Asks for a snapshot and waits for it, sleeping between looks. `None` if the scheduler's end goes away or
+    /// `stop` is requested first.
+    pub fn ask(&mut self, stop: Option<&ShutdownHandle>) -> Option<Snapshot> {
+        let id = self.request();
+        loop {
+            if let Some(snapshot) = self.answer(id) {
+                return Some(snapshot);
+            }
+            if self.scheduler_gone() || stop.is_some_and(ShutdownHandle::is_requested) {
+                return None;
+            }
+            thread::sleep(POLL_EVERY);
+        }
+    }
+}
+
 /// The scheduler-side end of statistics: the scx_stats server on the UNIX socket and, with `--stats`, a printer
 /// thread. Lives for the whole run, across hotplug restarts.
 ///
-/// The scheduler thread only ever touches bounded channels (no allocation, never blocking): the scx_stats server's
-/// own (unbounded) channel is relayed by a small thread. The other ends of those channels poll ([`poll_send`],
-/// [`poll_recv`]) instead of blocking: a thread blocked on a crossbeam channel registers itself in the channel's
-/// waker, and the scheduler thread's `try_send`/`try_recv` then take the waker's mutex to wake it, a lock shared
-/// with a thread that, preempted while holding it, needs the scheduler thread to run again.
+/// The scheduler thread shares no lock, and no structure in which it could wait for another thread, with the
+/// threads that ask it for statistics ([`stats_link`]): it only loads a counter and publishes a snapshot in a
+/// triple buffer. The scx_stats server's own channel is relayed by a small thread. Until session 4 these were
+/// crossbeam channels: a receive spins while the sender that claimed a slot has not written it, and in the VM the
+/// statistics printer spun for 12 s on the scheduler thread's CPU that way, the preempted scheduler thread being the
+/// sender (docs/reliability.md).
 pub struct StatsHub {
     _server: Option<StatsServer<Request, Reply>>,
-    channels: Vec<(Sender<Reply>, Receiver<Request>)>,
+    links: Vec<StatsResponder>,
 }
 
 impl StatsHub {
@@ -293,24 +367,20 @@ impl StatsHub {
         print_every: Option<Duration>,
         stop: &ShutdownHandle,
     ) -> StatsHub {
-        let mut channels = Vec::with_capacity(2);
+        let mut links = Vec::with_capacity(2);
         let server = match StatsServer::new(server_data(scheduler))
             .set_path(socket)
             .launch()
         {
             Ok(server) => {
-                let (req_tx, req_rx) = crossbeam_channel::bounded(1);
-                let (res_tx, res_rx) = crossbeam_channel::bounded(1);
+                let (responder, mut requester) = stats_link();
                 let (server_reply, server_requests) = server.channels();
                 let relay = thread::Builder::new()
                     .name("stats-relay".into())
                     .spawn(move || {
                         // Ends when the server goes away (its channel disconnects) or the scheduler side does.
                         while server_requests.recv().is_ok() {
-                            if !poll_send(&req_tx, (), None) {
-                                return;
-                            }
-                            let Some(snapshot) = poll_recv(&res_rx, None) else {
+                            let Some(snapshot) = requester.ask(None) else {
                                 return;
                             };
                             if server_reply.send(snapshot).is_err() {
@@ -320,7 +390,7 @@ impl StatsHub {
                     });
                 match relay {
                     Ok(_) => {
-                        channels.push((res_tx, req_rx));
+                        links.push(responder);
                         tracing::debug!("serving statistics at {}", socket.display());
                         Some(server)
                     }
@@ -340,20 +410,19 @@ impl StatsHub {
             }
         };
         if let Some(every) = print_every {
-            let (req_tx, req_rx) = crossbeam_channel::bounded(1);
-            let (res_tx, res_rx) = crossbeam_channel::bounded(1);
-            channels.push((res_tx, req_rx));
+            let (responder, requester) = stats_link();
+            links.push(responder);
             let stop = stop.clone();
             let spawned = thread::Builder::new()
                 .name("stats-printer".into())
-                .spawn(move || print_loop(scheduler, every, &stop, &req_tx, &res_rx));
+                .spawn(move || print_loop(scheduler, every, &stop, requester));
             if let Err(e) = spawned {
                 tracing::warn!("cannot start the statistics printer: {e}");
             }
         }
         StatsHub {
             _server: server,
-            channels,
+            links,
         }
     }
 
@@ -361,36 +430,38 @@ impl StatsHub {
     pub fn disabled() -> StatsHub {
         StatsHub {
             _server: None,
-            channels: Vec::new(),
+            links: Vec::new(),
         }
     }
 
-    /// A hub answering requests from the given channels only (for tests of the scheduler side). Use bounded
-    /// channels: the scheduler thread must not allocate.
-    pub fn from_channels(channels: Vec<(Sender<Snapshot>, Receiver<()>)>) -> StatsHub {
+    /// A hub answering the given links only (for tests of the scheduler side).
+    pub fn from_links(links: Vec<StatsResponder>) -> StatsHub {
         StatsHub {
             _server: None,
-            channels,
+            links,
         }
     }
 
     /// Answers every request already waiting, with one snapshot taken by `snapshot` (called only if a request is
-    /// waiting). Never blocks and never allocates; call it from the scheduler thread between rounds.
+    /// waiting). Never blocks, never waits for another thread and never allocates; call it from the scheduler
+    /// thread between rounds.
     pub fn serve(&self, snapshot: impl FnOnce() -> Snapshot) {
         let mut snapshot = Some(snapshot);
         let mut taken: Option<Snapshot> = None;
-        for (reply, request) in &self.channels {
-            if request.try_recv().is_ok() {
-                let snap = match taken {
-                    Some(snap) => snap,
-                    None => {
-                        let take = snapshot.take().expect("snapshot taken at most once");
-                        *taken.insert(take())
-                    }
-                };
-                // The requester waits for exactly this reply; if it went away, there is no one to tell.
-                let _ = reply.try_send(snap);
+        for link in &self.links {
+            let pending = link.requests.load(Ordering::Acquire);
+            if pending == link.answered.get() {
+                continue;
             }
+            let snap = match taken {
+                Some(snap) => snap,
+                None => {
+                    let take = snapshot.take().expect("snapshot taken at most once");
+                    *taken.insert(take())
+                }
+            };
+            link.reply.borrow_mut().write((pending, snap));
+            link.answered.set(pending);
         }
     }
 }
@@ -410,57 +481,18 @@ fn sleep_unless_stopped(total: Duration, stop: &ShutdownHandle) -> bool {
     }
 }
 
-/// How often a thread waiting on the scheduler thread polls its channel.
-const POLL_EVERY: Duration = Duration::from_millis(2);
-
-/// Sends `msg` to the scheduler thread, polling while the channel is full (never blocking in it, see
-/// [`StatsHub`]). False if the scheduler side is gone or `stop` was requested.
-fn poll_send<T>(tx: &Sender<T>, mut msg: T, stop: Option<&ShutdownHandle>) -> bool {
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => return true,
-            Err(crossbeam_channel::TrySendError::Full(back)) => msg = back,
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => return false,
-        }
-        if stop.is_some_and(ShutdownHandle::is_requested) {
-            return false;
-        }
-        thread::sleep(POLL_EVERY);
-    }
-}
-
-/// Receives the scheduler thread's answer, polling (never blocking in the channel, see [`StatsHub`]). `None` if
-/// the scheduler side is gone or `stop` was requested.
-fn poll_recv<T>(rx: &Receiver<T>, stop: Option<&ShutdownHandle>) -> Option<T> {
-    loop {
-        match rx.try_recv() {
-            Ok(msg) => return Some(msg),
-            Err(crossbeam_channel::TryRecvError::Empty) => {}
-            Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
-        }
-        if stop.is_some_and(ShutdownHandle::is_requested) {
-            return None;
-        }
-        thread::sleep(POLL_EVERY);
-    }
-}
-
 fn print_loop(
     scheduler: &'static str,
     every: Duration,
     stop: &ShutdownHandle,
-    request: &Sender<Request>,
-    reply: &Receiver<Reply>,
+    mut requester: StatsRequester,
 ) {
     let mut prev: Option<Snapshot> = None;
     let stdout = io::stdout();
     while sleep_unless_stopped(every, stop) {
-        if request.try_send(()).is_err() {
-            // A request is still pending (the scheduler is between runs, e.g. restarting): skip this tick.
-            continue;
-        }
-        // Wait for the scheduler thread to answer, without outliving a stop request.
-        let Some(cur) = poll_recv(reply, Some(stop)) else {
+        // Wait for the scheduler thread to answer (it may be between runs, e.g. restarting), without outliving a
+        // stop request.
+        let Some(cur) = requester.ask(Some(stop)) else {
             return;
         };
         let line = Metrics::between(scheduler, prev.as_ref(), &cur).format_line();
@@ -638,18 +670,39 @@ mod tests {
 
     #[test]
     fn hub_answers_only_pending_requests_and_snapshots_once() {
-        let (req_tx, req_rx) = crossbeam_channel::bounded(1);
-        let (res_tx, res_rx) = crossbeam_channel::bounded(1);
-        let hub = StatsHub::from_channels(vec![(res_tx, req_rx)]);
+        let (first, mut first_asks) = stats_link();
+        let (second, mut second_asks) = stats_link();
+        let hub = StatsHub::from_links(vec![first, second]);
         hub.serve(|| panic!("no request is pending, no snapshot may be taken"));
-        req_tx.send(()).unwrap();
+        let id = first_asks.request();
+        assert_eq!(first_asks.answer(id), None, "not answered before serve()");
         let mut calls = 0;
         hub.serve(|| {
             calls += 1;
             snapshot(1, 0, 0)
         });
         assert_eq!(calls, 1);
-        assert_eq!(res_rx.try_recv().unwrap().counters.user_dispatches, 1);
+        assert_eq!(first_asks.answer(id).unwrap().counters.user_dispatches, 1);
+        // Answered once: the next serve() takes no snapshot until someone asks again.
+        hub.serve(|| panic!("the request was answered already"));
+        // Two requesters at once share one snapshot.
+        let (a, b) = (first_asks.request(), second_asks.request());
+        hub.serve(|| {
+            calls += 1;
+            snapshot(7, 0, 0)
+        });
+        assert_eq!(calls, 2);
+        assert_eq!(first_asks.answer(a).unwrap().counters.user_dispatches, 7);
+        assert_eq!(second_asks.answer(b).unwrap().counters.user_dispatches, 7);
+    }
+
+    #[test]
+    fn a_requester_stops_waiting_when_the_scheduler_end_is_gone() {
+        let (responder, mut requester) = stats_link();
+        assert!(!requester.scheduler_gone());
+        drop(responder);
+        assert!(requester.scheduler_gone());
+        assert_eq!(requester.ask(None), None);
     }
 
     /// A full round trip through the scx_stats server and client on a socket in a temporary directory, the
