@@ -197,10 +197,7 @@ bench_phase() {
         rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=1 "attached_end=$att" "alive_end=$alive" \
             "ejections=$ejections" "exit_rc=$rc" "pgfaults_start=$pf0" "pgfaults_end=$pf1" \
             "stats_lines=$(stats_lines)" "exit=${exit_line:-none}"
-        if [ "$ejections" -gt 0 ]; then
-            # The kernel's debug dump (which task waited where, each CPU's state) goes to the log in full.
-            sed -n '/kernel debug dump:/,$p' "$RL_SCHED_OUT" | sed "s/^/$RL_BENCH_NAME| /" >&3
-        fi
+        [ "$ejections" -gt 0 ] && print_kernel_dump "$RL_BENCH_NAME"
         tail -n 5 "$RL_SCHED_OUT" | sed "s/^/$RL_BENCH_NAME| /" >&3
     else
         rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=1

@@ -121,6 +121,11 @@ stat_last() {
         END { print v + 0 }' "$RL_SCHED_OUT"
 }
 stats_lines() { grep -c "\[$RL_SCHED\]" "$RL_SCHED_OUT"; }
+# stats_lines_since FROM_LINE: stats lines of the output from that line on
+stats_lines_since() { tail -n "+$1" "$RL_SCHED_OUT" | grep -c "\[$RL_SCHED\]"; }
+# print_kernel_dump PREFIX: the kernel's debug dump of an ejection (which task waited where, each CPU's state),
+# in full, to the host log
+print_kernel_dump() { sed -n '/kernel debug dump:/,$p' "$RL_SCHED_OUT" | sed "s/^/$1| /" >&3; }
 
 # need_running SCENARIO: report a skip (and fail the call) unless attached
 need_running() {
@@ -164,9 +169,8 @@ sc_survival() {
     ejected=$(ejections_since "survival-$RL_SCHED")
     if [ -n "$ejected" ]; then
         rl_result survival fail "ejected under load: $ejected $(grep -m 1 'EXIT:' "$RL_SCHED_OUT")"
-        # The kernel's debug dump (where the stalled task waited, each CPU's state) in full, for the log.
         wait_for 5 sched_dead
-        sed -n '/kernel debug dump:/,$p' "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED dump| /" >&3
+        print_kernel_dump "$RL_SCHED dump"
     elif ! sched_alive; then
         rl_result survival fail "scheduler exited under load: $(out_tail 4)"
     elif ! sched_attached; then
@@ -529,8 +533,7 @@ sc_partial() {
     elif [ "$ext_on" != 1 ] || [ "$norm_on" != 0 ]; then
         rl_result partial fail "$seen"
     elif [ "$done_" -le 0 ]; then
-        local lines=$(($(stats_lines) - $(head -n $((from - 1)) "$RL_SCHED_OUT" | grep -c "\[$RL_SCHED\]")))
-        rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; fallback=$fallback, hackbench took ${took} ms, $lines stats line(s) since it started, last: $(out_tail 2); $seen"
+        rl_result partial fail "no dispatches with SCHED_EXT tasks (hackbench) running; fallback=$fallback, hackbench took ${took} ms, $(stats_lines_since "$from") stats line(s) since it started, last: $(out_tail 2); $seen"
     elif [ $((fallback * 10)) -gt "$user" ]; then
         # User space must be the one scheduling the SCHED_EXT tasks: the fallback taking over means the
         # scheduler thread could not run (it waited behind normal tasks on a CPU they had taken).

@@ -73,7 +73,7 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
-static volatile u64 user_progress_ns;		/* last user dispatch applied, or custody became non-empty */
+static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
 static volatile bool in_fallback;
 static u64 dispatches_drained;			/* dispatch records taken from the user ring, applied or not */
 /*
@@ -692,7 +692,6 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		kick_target(cpu, preempt);
 	}
 	stat_inc(user_dispatches);
-	user_progress_ns = now_ns();
 	dbg("rustland: dispatch pid=%d cpu=%d vtime=%llu", pid, d->cpu, d->vtime);
 	bpf_task_release(p);
 
@@ -743,7 +742,9 @@ static void dispatch_usersched(s32 this_cpu)
 
 void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 {
-	if (usersched_unresponsive(now_ns()))
+	u64 now = now_ns(), applied = counters.user_dispatches;
+
+	if (usersched_unresponsive(now))
 		bpf_for_each_map_elem(&custody, fallback_one, NULL, 0);
 
 	/*
@@ -754,6 +755,9 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		dispatch_usersched(cpu);
 
 	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
+	/* Progress for usersched_unresponsive(): user space's dispatches are being applied. */
+	if (counters.user_dispatches != applied)
+		user_progress_ns = now;
 
 	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
 }
