@@ -10,7 +10,8 @@ sched_yield) -> it enters the next one (senter: the round's user-space work in b
 (run). With SLOW_US, prints the events of up to four wakeups whose senter -> run step took longer.
 """
 import re, sys, statistics as st
-lines=[l[3:] for l in open(sys.argv[1]) if l.startswith('TR ')]
+text=open(sys.argv[1]).read().split('TRACE-DEFAULT')[0]  # only the scheduler's own trace
+lines=[l[3:] for l in text.split('\n') if l.startswith('TR ')]
 sched=sys.argv[2]  # scheduler comm
 ev=[]
 for l in lines:
