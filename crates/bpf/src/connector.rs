@@ -630,7 +630,10 @@ impl Connector for BpfConnector {
     /// let user space go silent for over 250 ms under load (the BPF fallback took over); the same run had one
     /// watchdog ejection (a kworker waited 10 s), not proven to come from it. Tried again once the scheduler thread
     /// no longer waited behind higher-class tasks and the parking race was fixed: no fallback, but cyclictest under
-    /// two hogs averaged 362 µs against 288 µs sleeping in epoll (6.18, same VM run), so it stays out.
+    /// two hogs averaged 362 µs against 288 µs sleeping in epoll (6.18, same VM run), so it stays out. A third
+    /// try (session 5) fixed why it was slower (an empty extra round on a stale `needed` flag, and a task pulled
+    /// from the shared DSQ behind the scheduler): the traced wakeup got shorter, cyclictest's average barely moved,
+    /// and under hackbench user space fell silent past the fallback limit again (docs/benchmarks.md).
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         if let (0, Some(ring)) = (self.published, &self.queued) {
             return wait_readable(ring.epoll_fd(), IDLE_WAIT_MS);
