@@ -22,8 +22,6 @@ enum rl_consts {
 	/* Sizes of the queued-task ring and of the dispatch ring (ring buffers need a power of two). */
 	RL_QUEUED_RING_BYTES	= 1 << 20,
 	RL_DISPATCH_RING_BYTES	= 1 << 19,
-	/* Most tasks that can be in user space's custody at once. */
-	RL_MAX_CUSTODY		= 16384,
 	/* Length of a task's command name. */
 	RL_COMM_LEN		= 16,
 	/* Dispatch target meaning "the first CPU that becomes available". */

@@ -5,10 +5,10 @@
  * Data flow
  * ---------
  * - ops.enqueue() hands a runnable task to user space as an rl_queued_task record in the @queued ring
- *   (BPF_MAP_TYPE_RINGBUF) and records it in @custody (pid -> enqueue sequence number).
+ *   (BPF_MAP_TYPE_RINGBUF) and records the record's sequence number in the task's local storage (custody_seq).
  * - User space answers with rl_dispatch records in the @dispatched ring (BPF_MAP_TYPE_USER_RINGBUF), drained by
- *   ops.dispatch() in batches. A dispatch is applied only if it matches the task's entry in @custody; anything else
- *   is stale and counted as cancelled.
+ *   ops.dispatch() in batches. A dispatch is applied only if it matches the task's custody_seq (which it then
+ *   clears); anything else is stale and counted as cancelled.
  * - The user-space scheduler is itself a task (@usersched_pid). When it yields with nothing to do while other tasks
  *   want its CPU, it is parked: it stays runnable in our custody but in no DSQ, and ops.dispatch() puts it on a CPU
  *   only when there is work. When nothing else wants the CPU, the kernel keeps it running (no SCX_OPS_ENQ_LAST: an
@@ -35,6 +35,12 @@
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
+
+/* The task iterator (Linux 6.7 and later), for the fallback's walk over custody. */
+struct bpf_iter_task;
+extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task, unsigned int flags) __weak __ksym;
+extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __weak __ksym;
+extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
 
 char _license[] SEC("license") = "GPL";
 
@@ -102,19 +108,17 @@ struct {
 	__uint(max_entries, RL_DISPATCH_RING_BYTES);
 } dispatched SEC(".maps");
 
-/* Tasks in user space's custody: pid -> enqueue sequence number of the record user space holds. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RL_MAX_CUSTODY);
-	__type(key, u32);
-	__type(value, u64);
-} custody SEC(".maps");
-
 struct task_ctx {
 	u64 start_ns;
 	u64 stop_ns;
 	u64 exec_runtime_ns;
-	u64 enq_seq;
+	u64 enq_seq;		/* sequence number of the task's last record to user space */
+	/*
+	 * In user space's custody: the sequence number of the record user space holds, 0 if none. Set under the task's
+	 * runqueue lock (ops.enqueue()); cleared by whoever takes the task out of custody first, with an atomic
+	 * exchange, since a dispatch is applied from any CPU's ops.dispatch() without that lock.
+	 */
+	u64 custody_seq;
 	bool is_new;
 	bool seen;		/* user space has been told about this task */
 };
@@ -245,11 +249,33 @@ static s32 pick_idle(const struct task_struct *p, s32 prev_cpu)
 	return pick_idle_in(p->cpus_ptr, prev_cpu, false);
 }
 
+/*
+ * Whether every CPU runs one of our tasks (cpu_started_ns), so that none is idle: a few loads instead of a search
+ * of the idle mask (three kfunc calls), on the path of every wakeup under load.
+ */
+static bool all_cpus_run_ours(void)
+{
+	u64 *started;
+	s32 cpu;
+
+	bpf_for(cpu, 0, nr_cpu_ids) {
+		if (cpu >= RL_MAX_CPUS)
+			break;
+		started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+		if (!started || !*started)
+			return false;
+	}
+	return true;
+}
+
 /* Claim any idle online CPU, or return a negative errno. */
 static s32 pick_any_idle_cpu(void)
 {
 	const struct cpumask *online;
 	s32 cpu;
+
+	if (all_cpus_run_ours())
+		return -EBUSY;
 
 	online = scx_bpf_get_online_cpumask();
 	cpu = pick_idle_in(online, -1, false);
@@ -258,17 +284,29 @@ static s32 pick_any_idle_cpu(void)
 }
 
 /*
- * The CPU to preempt on behalf of @p: of the CPUs @p may use (any CPU if @p is NULL), the one whose current task has
- * run longest, if that task ran at least @preempt_min_ns. -1 if there is none.
+ * The CPU to preempt on behalf of @p, among the CPUs @p may use (any CPU if @p is NULL) whose current task ran at
+ * least @preempt_min_ns: the current CPU if it is one, else the one whose task has run longest. -1 if there is none.
  */
 static s32 pick_victim(const struct task_struct *p)
 {
 	u64 now = now_ns(), oldest = 0;
-	s32 cpu, victim = -1;
+	s32 cpu, victim = -1, this_cpu = bpf_get_smp_processor_id();
+	u64 *started;
+
+	/*
+	 * The current CPU first, if its task is a candidate: preempting it needs no inter-processor interrupt, and the
+	 * scheduler woken for the task then wakes up here too (a local wakeup). A timer wakeup under CPU hogs (the
+	 * cyclictest case) takes this path; under qemu TCG a remote victim took about twice as long from the wakeup
+	 * to the woken task running (docs/benchmarks.md).
+	 */
+	if (this_cpu >= 0 && this_cpu < nr_cpu_ids && this_cpu < RL_MAX_CPUS &&
+	    (!p || bpf_cpumask_test_cpu(this_cpu, p->cpus_ptr))) {
+		started = MEMBER_VPTR(cpu_started_ns, [this_cpu]);
+		if (started && *started && now > *started && now - *started >= preempt_min_ns)
+			return this_cpu;
+	}
 
 	bpf_for(cpu, 0, nr_cpu_ids) {
-		u64 *started;
-
 		if (cpu >= RL_MAX_CPUS)
 			break;
 		started = MEMBER_VPTR(cpu_started_ns, [cpu]);
@@ -392,7 +430,7 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 		kick_target(cpu, preempt);
 		return;
 	}
-	cpu = pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
+	cpu = all_cpus_run_ours() ? -EBUSY : pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
 	if (cpu >= 0) {
 		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
 	} else if (preempt) {
@@ -452,9 +490,15 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 		return prev_cpu;
 
 	/*
-	 * The user-space scheduler goes to an idle CPU too, else to the CPU kick_usersched() preempted for it (or its
-	 * previous one), whose current task it preempts (ops.enqueue()).
+	 * The user-space scheduler goes to the CPU kick_usersched() claimed (idle) or preempted for it, without a
+	 * search, unless a task of a higher class has taken it since; else to an idle CPU, else to its previous CPU,
+	 * whose current task it preempts (ops.enqueue()).
 	 */
+	if (is_usersched(p) && !partial_mode) {
+		cpu = usersched_wake_cpu;
+		if (cpu >= 0 && cpu < nr_cpu_ids && bpf_cpumask_test_cpu(cpu, p->cpus_ptr) && !cpu_is_taken(cpu))
+			return cpu;
+	}
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_usersched(p)) {
 		if (is_idle) {
@@ -481,35 +525,29 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 	return cpu;
 }
 
-/* Drop @p from user space's custody (it left our hands without a dispatch). */
-static void custody_forget(const struct task_struct *p)
+/* Take a task out of user space's custody (it left our hands without a dispatch of user space). */
+static void custody_forget(struct task_ctx *tctx)
 {
-	u32 pid = p->pid;
-
-	if (!bpf_map_delete_elem(&custody, &pid))
+	if (tctx && __sync_lock_test_and_set(&tctx->custody_seq, 0))
 		stat_dec(nr_custody);
 }
 
-/* Hand @p to user space. Returns false if the ring or the custody map is full. */
+/* Hand @p to user space. Returns false if the ring is full. */
 static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	struct rl_queued_task *rec;
-	u32 pid = p->pid;
 	u64 seq = tctx->enq_seq + 1;
 	u64 flags = 0;
 
-	if (bpf_map_update_elem(&custody, &pid, &seq, BPF_NOEXIST))
-		return false;
-
 	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
-	if (!rec) {
-		bpf_map_delete_elem(&custody, &pid);
+	if (!rec)
 		return false;
-	}
 	/* The first task to wait starts the clock of usersched_unresponsive(). */
 	if (!__sync_fetch_and_add(&counters.nr_custody, 1))
 		user_progress_ns = now_ns();
 	tctx->enq_seq = seq;
+	/* Before the record is visible: the dispatch answering it must find it. */
+	__sync_lock_test_and_set(&tctx->custody_seq, seq);
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		flags |= RL_ENQ_WAKEUP;
 	if (tctx->is_new)
@@ -622,8 +660,8 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 
 	/* A record of an earlier enqueue may still be in user space: it is stale from now on. */
-	custody_forget(p);
 	tctx = lookup_task_ctx(p);
+	custody_forget(tctx);
 	if (!tctx || !queue_to_user(p, tctx, enq_flags)) {
 		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
 		stat_inc(congested_dispatches);
@@ -636,7 +674,7 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 
 void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
 {
-	custody_forget(p);
+	custody_forget(lookup_task_ctx(p));
 }
 
 /* Drop a stale dispatch. User space may have claimed its CPU from the idle mask for it: let that CPU idle properly. */
@@ -652,7 +690,7 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 {
 	const struct rl_dispatch *d;
 	struct task_struct *p;
-	u64 *seq;
+	struct task_ctx *tctx;
 	u32 pid;
 	s32 cpu;
 	bool preempt;
@@ -663,18 +701,19 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		return 0;
 
 	pid = d->pid;
-	seq = bpf_map_lookup_elem(&custody, &pid);
-	if (!seq || *seq != d->enq_seq || bpf_map_delete_elem(&custody, &pid)) {
-		cancel_dispatch(d);
-		return !scx_bpf_dispatch_nr_slots();
-	}
-	stat_dec(nr_custody);
-
 	p = bpf_task_from_pid(pid);
 	if (!p) {
 		cancel_dispatch(d);
 		return !scx_bpf_dispatch_nr_slots();
 	}
+	/* Applied only if it answers the record user space holds now (sequence numbers start at 1). */
+	tctx = lookup_task_ctx(p);
+	if (!tctx || !d->enq_seq || __sync_val_compare_and_swap(&tctx->custody_seq, d->enq_seq, 0) != d->enq_seq) {
+		bpf_task_release(p);
+		cancel_dispatch(d);
+		return !scx_bpf_dispatch_nr_slots();
+	}
+	stat_dec(nr_custody);
 
 	preempt = d->flags & RL_DISPATCH_PREEMPT;
 	cpu = d->cpu;
@@ -698,24 +737,32 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	return !scx_bpf_dispatch_nr_slots();
 }
 
-/* Fallback: move a task out of unresponsive user space's custody into the shared DSQ. */
-static long fallback_one(struct bpf_map *map, u32 *pid, u64 *seq, void *ctx)
+/*
+ * Fallback: move the tasks in unresponsive user space's custody into the shared DSQ, as many as this ops.dispatch()
+ * may insert. Custody lives in task-local storage, so this walks every thread (rare: only while user space is
+ * unresponsive; an entry taken since is skipped by the atomic exchange).
+ */
+static void fallback_custody(void)
 {
-	struct task_struct *p;
+	struct task_struct *pos, *p;
+	struct task_ctx *tctx;
 
-	if (!scx_bpf_dispatch_nr_slots())
-		return 1;
-	if (bpf_map_delete_elem(map, pid))
-		return 0;
-	stat_dec(nr_custody);
-
-	p = bpf_task_from_pid(*pid);
-	if (!p)
-		return 0;
-	insert_shared(p, kernel_slice(), p->scx.dsq_vtime, 0, false);
-	stat_inc(fallback_dispatches);
-	bpf_task_release(p);
-	return 0;
+	bpf_for_each(task, pos, NULL, BPF_TASK_ITER_ALL_THREADS) {
+		if (!counters.nr_custody || !scx_bpf_dispatch_nr_slots())
+			break;
+		tctx = bpf_task_storage_get(&task_ctx_stor, pos, 0, 0);
+		if (!tctx || !tctx->custody_seq)
+			continue;
+		p = bpf_task_from_pid(pos->pid);
+		if (!p)
+			continue;
+		if (__sync_lock_test_and_set(&tctx->custody_seq, 0)) {
+			stat_dec(nr_custody);
+			insert_shared(p, kernel_slice(), p->scx.dsq_vtime, 0, false);
+			stat_inc(fallback_dispatches);
+		}
+		bpf_task_release(p);
+	}
 }
 
 static void dispatch_usersched(s32 this_cpu)
@@ -745,7 +792,7 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	u64 now = now_ns(), applied = counters.user_dispatches;
 
 	if (usersched_unresponsive(now))
-		bpf_for_each_map_elem(&custody, fallback_one, NULL, 0);
+		fallback_custody();
 
 	/*
 	 * Not while it runs: scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is
@@ -773,17 +820,6 @@ void BPF_STRUCT_OPS(rustland_cpu_release, s32 cpu, struct scx_cpu_release_args *
 	scx_bpf_reenqueue_local();
 }
 
-void BPF_STRUCT_OPS(rustland_runnable, struct task_struct *p, u64 enq_flags)
-{
-	struct task_ctx *tctx;
-
-	if (!(enq_flags & SCX_ENQ_WAKEUP))
-		return;
-	tctx = lookup_task_ctx(p);
-	if (tctx)
-		tctx->exec_runtime_ns = 0;
-}
-
 void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 {
 	s32 cpu = scx_bpf_task_cpu(p);
@@ -795,6 +831,12 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		usersched_cpu = cpu;
 		usersched_wake_cpu = -1;
 		usersched_seen_ns = now;
+		/*
+		 * It reads every record queued so far, so a request to run it made before now is answered; one made
+		 * while it runs sets the flag again (kick_usersched()). Left set, the flag would make the next
+		 * ops.dispatch() try to put a sleeping scheduler on a CPU, once per round.
+		 */
+		__sync_lock_test_and_set(&usersched_needed, 0);
 		return;
 	}
 
@@ -852,7 +894,13 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 	tctx = lookup_task_ctx(p);
 	if (tctx) {
 		tctx->stop_ns = now;
-		if (now > tctx->start_ns)
+		/*
+		 * Runtime since the task last slept: a task that stops to sleep starts again from 0 when it wakes (here
+		 * rather than in an ops.runnable() callback, one BPF call fewer per wakeup).
+		 */
+		if (!runnable)
+			tctx->exec_runtime_ns = 0;
+		else if (now > tctx->start_ns)
 			tctx->exec_runtime_ns += now - tctx->start_ns;
 	}
 }
@@ -878,9 +926,8 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_t
 	struct rl_queued_task *rec;
 	struct task_ctx *tctx;
 
-	custody_forget(p);
-
 	tctx = lookup_task_ctx(p);
+	custody_forget(tctx);
 	if (!tctx || !tctx->seen || is_usersched(p))
 		return;
 
@@ -989,7 +1036,6 @@ SCX_OPS_DEFINE(rustland,
 	       .dequeue			= (void *)rustland_dequeue,
 	       .dispatch		= (void *)rustland_dispatch,
 	       .cpu_release		= (void *)rustland_cpu_release,
-	       .runnable		= (void *)rustland_runnable,
 	       .running			= (void *)rustland_running,
 	       .stopping		= (void *)rustland_stopping,
 	       .enable			= (void *)rustland_enable,
