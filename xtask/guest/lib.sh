@@ -548,17 +548,21 @@ sc_partial() {
 sc_panic() {
     if sched_alive; then sched_stop TERM; fi
     wait_for 10 scx_disabled
-    local pid rc alive end
+    local pid rc alive start end
     export RUSTLAND_TEST_PANIC_AFTER=300
     sched_start --stats 1
     unset RUSTLAND_TEST_PANIC_AFTER
     pid=$RL_SCHED_PID
-    end=$(($(now) + 40))
+    start=$(now)
+    end=$((start + 40))
     while sched_alive && [ "$(now)" -lt "$end" ]; do
         hackbench -g 2 -l 20 >/dev/null 2>&1
     done
+    # The loop also ends if the process looked gone while it was exiting (seen once: the loop ended 3 s in, with
+    # the process found alive just after it): give an exiting process a few seconds before calling it stuck.
+    wait_for 5 sched_dead
     if sched_alive; then
-        rl_result panic fail "still running 40 s after the start with RUSTLAND_TEST_PANIC_AFTER=300: $(out_tail 3)"
+        rl_result panic fail "still running $(($(now) - start)) s after the start with RUSTLAND_TEST_PANIC_AFTER=300: $(out_tail 3)"
         sched_stop KILL
         return
     fi
