@@ -10,7 +10,7 @@ LINE = re.compile(r"\s*(.+?)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+): (\S+?)(?::? (.*
 class Event(NamedTuple):
     us: float  # trace clock (mono), microseconds
     cpu: int
-    name: str  # sched_switch, sys_epoll_wait, ...
+    name: str  # sched_switch, sys_poll, ...
     fields: str  # the rest; a syscall entry's starts with "(", its exit's with "->"
     comm: str
     pid: int

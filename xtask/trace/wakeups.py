@@ -6,7 +6,7 @@ Usage: wakeups.py VM_LOG SCHED_COMM [SLOW_US]
 
 For every trace section of the scheduler (comm SCHED_COMM), per wakeup of cyclictest that went through it: waking
 -> the scheduler's own waking (swake, if it slept) -> scheduler switched in (son) -> its syscall returns (sret:
-epoll_wait or sched_yield) -> it enters the next one (senter: the round's user-space work in between) ->
+poll, epoll_wait or sched_yield) -> it enters the next one (senter: the round's user-space work in between) ->
 cyclictest switched in (run). With SLOW_US, prints the events of up to four wakeups whose senter -> run step took
 longer.
 """

@@ -3,6 +3,7 @@
 use std::cell::Cell;
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
 use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -255,6 +256,8 @@ pub struct BpfConnector {
     // Field order is drop order for the Option fields taken in Drop; see `Drop for BpfConnector`.
     link: Option<Link>,
     queued: Option<RingBuffer<'static>>,
+    /// The queued-task ring's map fd (owned by the skeleton), which `yield_cpu` polls.
+    queued_fd: i32,
     dispatched: Option<UserRingBuffer>,
     skel: Option<BpfSkel<'static>>,
     object: Option<ObjectStorage>,
@@ -382,6 +385,7 @@ impl BpfConnector {
         let mut connector = BpfConnector {
             link: Some(link),
             queued: None,
+            queued_fd: -1,
             dispatched: None,
             skel: Some(skel),
             object: Some(object),
@@ -398,6 +402,7 @@ impl BpfConnector {
         };
         // From here on, dropping `connector` on an error path detaches cleanly.
         let skel = connector.skel.as_ref().expect("just set");
+        connector.queued_fd = skel.maps.queued.as_fd().as_raw_fd();
         let mut rb = RingBufferBuilder::new();
         rb.add(&skel.maps.queued, move |data: &[u8]| {
             // A record too short to decode becomes kind 0, which try_recv reports as malformed.
@@ -510,15 +515,31 @@ impl Drop for BpfConnector {
     }
 }
 
-/// Longest sleep of an idle scheduler in [`Connector::yield_cpu`]. Short, because the ring's wakeup (an irq_work
-/// raised while the BPF side holds a runqueue lock) was seen to arrive late in VMs; the timeout bounds that delay.
+/// Longest sleep of an idle scheduler in [`Connector::yield_cpu`]. Without a timeout (the BPF heartbeat, 100 ms,
+/// bounding the sleep instead) hackbench took 3.0-3.5 s against 2.0-2.5 s with it (6.18 under qemu TCG, same boots):
+/// a run of the scheduler every few milliseconds helps in cases not yet understood, although waiting with `poll`
+/// (below) no longer misses ring wakeups.
 pub const IDLE_WAIT_MS: i32 = 5;
 
-/// Waits until `epoll_fd` reports a readable ring, `timeout_ms` pass, or a signal arrives.
-fn wait_readable(epoll_fd: i32, timeout_ms: i32) -> Result<(), ConnectorError> {
-    let mut event = libc::epoll_event { events: 0, u64: 0 };
-    // SAFETY: `event` is a valid buffer for one event; the fd belongs to the ring buffer and lives as long as it.
-    let ret = unsafe { libc::epoll_wait(epoll_fd, &mut event, 1, timeout_ms) };
+/// Waits until the queued-task ring (its map fd, `ring_fd`) has a record, `IDLE_WAIT_MS` pass, or a signal arrives.
+///
+/// `poll(2)` on the map, not `epoll_wait(2)` on the ring's epoll set: epoll decides to sleep from its ready list,
+/// which only a wakeup fills, and the BPF side wakes user space only when it submits a record at the consumer
+/// position it reads (adaptive wakeup). A record submitted while user space stores its new consumer position and
+/// reads the producer position for a last check (a store and a load on each of two CPUs, with no full barrier on
+/// the consumer's side) can be seen by neither side: no wakeup, and epoll sleeps with a record in the ring until
+/// the timeout. `poll` registers on the ring's wait queue (a locked operation, a full barrier) and then checks for
+/// data itself, so one of the two sides always sees the other's store. The BPF side also wakes a sleeping
+/// scheduler through the ring from its heartbeat (records waiting while it does not run) and from its `exit`
+/// callback (so it sees the exit info at once).
+fn wait_readable(ring_fd: i32) -> Result<(), ConnectorError> {
+    let mut fds = [libc::pollfd {
+        fd: ring_fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: `fds` is a valid array of one pollfd; the fd is the ring's map fd, which lives as long as the skeleton.
+    let ret = unsafe { libc::poll(fds.as_mut_ptr(), 1, IDLE_WAIT_MS) };
     if ret < 0 {
         let err = io::Error::last_os_error();
         if err.kind() != io::ErrorKind::Interrupted {
@@ -620,7 +641,7 @@ impl Connector for BpfConnector {
     }
 
     /// With no task held by the policy, sleeps until the queued-task ring has a record (the BPF side's adaptive
-    /// ring wakeup; at once if one is there already) or `IDLE_WAIT_MS` pass. Going to sleep lets the CPU's
+    /// ring wakeup; at once if one is there already; see `wait_readable` for what bounds the sleep). Going to sleep lets the CPU's
     /// `ops.dispatch()` run at once, which applies this round's dispatches and runs the first of them, and the
     /// next record wakes the scheduler on the CPU the BPF side picked for it. With tasks still held (the dispatch
     /// ring was full), yields instead: the BPF side keeps the scheduler runnable but parked, and puts it back on a
@@ -635,8 +656,8 @@ impl Connector for BpfConnector {
     /// from the shared DSQ behind the scheduler): the traced wakeup got shorter, cyclictest's average barely moved,
     /// and under hackbench user space fell silent past the fallback limit again (docs/benchmarks.md).
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
-        if let (0, Some(ring)) = (self.published, &self.queued) {
-            return wait_readable(ring.epoll_fd(), IDLE_WAIT_MS);
+        if self.published == 0 && self.queued.is_some() {
+            return wait_readable(self.queued_fd);
         }
         // SAFETY: sched_yield has no preconditions; it cannot fail on Linux.
         unsafe { libc::sched_yield() };

@@ -284,27 +284,18 @@ static s32 pick_any_idle_cpu(void)
 }
 
 /*
- * The CPU to preempt on behalf of @p, among the CPUs @p may use (any CPU if @p is NULL) whose current task ran at
- * least @preempt_min_ns: the current CPU if it is one, else the one whose task has run longest. -1 if there is none.
+ * The CPU to preempt on behalf of @p: of the CPUs @p may use (any CPU if @p is NULL), the one whose current task has
+ * run longest, if that task ran at least @preempt_min_ns. -1 if there is none.
+ *
+ * Preferring the current CPU (no inter-processor interrupt, and the scheduler's own wakeup then local too) was
+ * tried in session 6: hackbench took 1.5-1.7x as long (the task running here is often the waker, whose batch of
+ * messages it interrupts), and cyclictest under hogs was not better in the same boot (docs/benchmarks.md).
  */
 static s32 pick_victim(const struct task_struct *p)
 {
 	u64 now = now_ns(), oldest = 0;
-	s32 cpu, victim = -1, this_cpu = bpf_get_smp_processor_id();
+	s32 cpu, victim = -1;
 	u64 *started;
-
-	/*
-	 * The current CPU first, if its task is a candidate: preempting it needs no inter-processor interrupt, and the
-	 * scheduler woken for the task then wakes up here too (a local wakeup). A timer wakeup under CPU hogs (the
-	 * cyclictest case) takes this path; under qemu TCG a remote victim took about twice as long from the wakeup
-	 * to the woken task running (docs/benchmarks.md).
-	 */
-	if (this_cpu >= 0 && this_cpu < nr_cpu_ids && this_cpu < RL_MAX_CPUS &&
-	    (!p || bpf_cpumask_test_cpu(this_cpu, p->cpus_ptr))) {
-		started = MEMBER_VPTR(cpu_started_ns, [this_cpu]);
-		if (started && *started && now > *started && now - *started >= preempt_min_ns)
-			return this_cpu;
-	}
 
 	bpf_for(cpu, 0, nr_cpu_ids) {
 		if (cpu >= RL_MAX_CPUS)
@@ -801,7 +792,13 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	if (usersched_cpu < 0 && (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work()))
 		dispatch_usersched(cpu);
 
-	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
+	/*
+	 * Only if user space sent dispatches not drained yet: most calls find the ring empty. User space publishes its
+	 * count after each dispatch it sends, so the CPU the scheduler thread leaves (which calls ops.dispatch() next)
+	 * sees all of its dispatches; another CPU may miss the last one for a moment.
+	 */
+	if (dispatches_sent != dispatches_drained)
+		bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 	/* Progress for usersched_unresponsive(): user space's dispatches are being applied. */
 	if (counters.user_dispatches != applied)
 		user_progress_ns = now;
@@ -944,8 +941,25 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_t
 }
 
 /*
+ * Wake user space if it sleeps waiting for the @queued ring, whether or not a record is there: a record reserved
+ * and discarded advances the ring's producer position, which is what makes the ring readable to epoll, and
+ * BPF_RB_FORCE_WAKEUP wakes the waiter however far behind the consumer is. User space skips discarded records.
+ */
+static void wake_user_ring(void)
+{
+	struct rl_queued_task *rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
+
+	if (rec)
+		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
  * Heartbeat: keeps the user-space scheduler running at least every @heartbeat_ns (so the watchdog never sees it
  * starve on an idle machine) and, when user space is silent, wakes a CPU so ops.dispatch() runs the fallback.
+ *
+ * User space sleeps in poll(2) on the @queued ring: the heartbeat also wakes it through the ring when it has been
+ * silent for @heartbeat_ns, and when records wait while it does not run (a ring wakeup that came late or never;
+ * user space only sleeps when the ring is empty).
  */
 static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 {
@@ -956,6 +970,8 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 		dbg("rustland: heartbeat: silent %llu ms", (now - usersched_seen_ns) / NSEC_PER_MSEC);
 		__sync_fetch_and_or(&usersched_needed, 1);
 	}
+	if (usersched_cpu < 0 && (silent || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0))
+		wake_user_ring();
 	/*
 	 * Wake every idle CPU (SCX_KICK_IDLE leaves busy ones alone) when there is work for one: user space silent or
 	 * unresponsive, or tasks waiting in the shared DSQ. Not only the CPUs the idle mask shows: a CPU claimed from
@@ -1028,6 +1044,8 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 void BPF_STRUCT_OPS(rustland_exit, struct scx_exit_info *ei)
 {
 	UEI_RECORD(uei, ei);
+	/* User space reads the exit info after each round: make it run one now if it sleeps. */
+	wake_user_ring();
 }
 
 SCX_OPS_DEFINE(rustland,
