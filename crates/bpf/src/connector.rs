@@ -641,9 +641,9 @@ impl Connector for BpfConnector {
     }
 
     /// With no task held by the policy, sleeps until the queued-task ring has a record (the BPF side's adaptive
-    /// ring wakeup; at once if one is there already; see `wait_readable` for what bounds the sleep). Going to sleep lets the CPU's
-    /// `ops.dispatch()` run at once, which applies this round's dispatches and runs the first of them, and the
-    /// next record wakes the scheduler on the CPU the BPF side picked for it. With tasks still held (the dispatch
+    /// ring wakeup; at once if one is there already; see `wait_readable` for what bounds the sleep). Going to
+    /// sleep lets the CPU's `ops.dispatch()` run at once, which applies this round's dispatches and runs the
+    /// first of them, and the next record wakes the scheduler on the CPU the BPF side picked for it. With tasks still held (the dispatch
     /// ring was full), yields instead: the BPF side keeps the scheduler runnable but parked, and puts it back on a
     /// CPU as soon as one drained the ring.
     ///

@@ -451,6 +451,19 @@ static bool cpu_is_taken(s32 cpu)
 }
 
 /*
+ * The CPU kick_usersched() claimed (idle) or preempted for the user-space scheduler @p, if it may still go there
+ * (no task of a higher scheduling class has taken it since); else -1.
+ */
+static s32 usersched_kicked_cpu(const struct task_struct *p)
+{
+	s32 cpu = usersched_wake_cpu;
+
+	if (cpu >= 0 && cpu < nr_cpu_ids && bpf_cpumask_test_cpu(cpu, p->cpus_ptr) && !cpu_is_taken(cpu))
+		return cpu;
+	return -1;
+}
+
+/*
  * The CPU a waking user-space scheduler goes to when none is idle: the one kick_usersched() picked for it, else
  * @dfl_cpu, else any CPU it may use; in each case only a CPU that no task of a higher scheduling class has taken,
  * if there is one. There it would wait in the local DSQ for as long as that task runs: seen in partial mode, 950 ms
@@ -458,11 +471,10 @@ static bool cpu_is_taken(s32 cpu)
  */
 static s32 usersched_wake_target(const struct task_struct *p, s32 dfl_cpu)
 {
-	s32 wake_cpu = usersched_wake_cpu, cpu;
+	s32 cpu = usersched_kicked_cpu(p);
 
-	if (wake_cpu >= 0 && wake_cpu < nr_cpu_ids && bpf_cpumask_test_cpu(wake_cpu, p->cpus_ptr) &&
-	    !cpu_is_taken(wake_cpu))
-		return wake_cpu;
+	if (cpu >= 0)
+		return cpu;
 	if (!cpu_is_taken(dfl_cpu))
 		return dfl_cpu;
 	bpf_for(cpu, 0, nr_cpu_ids) {
@@ -486,8 +498,8 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 	 * whose current task it preempts (ops.enqueue()).
 	 */
 	if (is_usersched(p) && !partial_mode) {
-		cpu = usersched_wake_cpu;
-		if (cpu >= 0 && cpu < nr_cpu_ids && bpf_cpumask_test_cpu(cpu, p->cpus_ptr) && !cpu_is_taken(cpu))
+		cpu = usersched_kicked_cpu(p);
+		if (cpu >= 0)
 			return cpu;
 	}
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
@@ -942,7 +954,7 @@ void BPF_STRUCT_OPS(rustland_exit_task, struct task_struct *p, struct scx_exit_t
 
 /*
  * Wake user space if it sleeps waiting for the @queued ring, whether or not a record is there: a record reserved
- * and discarded advances the ring's producer position, which is what makes the ring readable to epoll, and
+ * and discarded advances the ring's producer position, which is what makes the ring readable to poll(2), and
  * BPF_RB_FORCE_WAKEUP wakes the waiter however far behind the consumer is. User space skips discarded records.
  */
 static void wake_user_ring(void)
