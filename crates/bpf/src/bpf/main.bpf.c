@@ -805,12 +805,11 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		dispatch_usersched(cpu);
 
 	/*
-	 * Only if user space sent dispatches not drained yet: most calls find the ring empty. User space publishes its
-	 * count after each dispatch it sends, so the CPU the scheduler thread leaves (which calls ops.dispatch() next)
-	 * sees all of its dispatches; another CPU may miss the last one for a moment.
+	 * Always, not only when dispatches_sent shows pending ones: a scheduler preempted between submitting a dispatch
+	 * and publishing its count would leave it in the ring, unseen by every CPU until it runs again (tried in
+	 * session 6; fallback episodes under single-threaded TCG followed).
 	 */
-	if (dispatches_sent != dispatches_drained)
-		bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
+	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 	/* Progress for usersched_unresponsive(): user space's dispatches are being applied. */
 	if (counters.user_dispatches != applied)
 		user_progress_ns = now;
