@@ -156,7 +156,7 @@ bench_phase() {
     RL_BENCH_ANY_OPS=0
     [ "${3:-}" = any ] && RL_BENCH_ANY_OPS=1
     local reps=$RL_BENCH_REPEAT rep w pf0=0 pf1=0 ejections rc=0 exit_line= t0
-    [ "$RL_PHASE" = warmup ] && reps=1
+    case $RL_PHASE in warmup*) reps=1 ;; esac
     rl info phase "$RL_PHASE: $RL_BENCH_NAME, $reps repetition(s)"
     kmark "bench-$RL_PHASE"
     RL_SCHED_PID=
@@ -209,6 +209,16 @@ bench_phase() {
 rl_bench() {
     rl info bench "$(uname -r), $(nproc) CPUs, repeat=$RL_BENCH_REPEAT"
     bench_phase warmup
+    # The first sched_ext phase of a boot runs slowest (TCG translates the
+    # kernel's sched_ext paths the first time they run): warm those up too,
+    # with the first scheduler to be measured. Not reported either.
+    set -- $RL_BENCH_SCHEDS
+    if [ $# -gt 0 ]; then
+        bench_phase warmup-scx "$1"
+    else
+        set -- $RL_BENCH_EXTRA
+        [ $# -gt 0 ] && bench_phase warmup-scx "$1" any
+    fi
     bench_phase default
     for s in $RL_BENCH_SCHEDS; do
         bench_phase "$s" "$s"

@@ -11,7 +11,7 @@ pub const USER_HZ: f64 = 100.0;
 /// One workload run: `@@RL bench sample <phase> <sched> <workload> <rep> k=v...`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Phase label (`warmup`, `default`, a scheduler's name, `default-again`).
+    /// Phase label (`warmup`, `warmup-scx`, `default`, a scheduler's name, `default-again`).
     pub phase: String,
     /// Scheduler (`default` for the kernel's).
     pub sched: String,
@@ -268,7 +268,7 @@ fn values(data: &BenchData, phase: &str, workload: &str, key: &str) -> Vec<f64> 
         .collect()
 }
 
-/// The measured phases in order (the warm-up left out).
+/// The measured phases in order (the warm-ups, `warmup` and `warmup-scx`, left out).
 pub fn phases(data: &BenchData) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let all = data
@@ -277,7 +277,7 @@ pub fn phases(data: &BenchData) -> Vec<(String, String)> {
         .map(|s| (&s.phase, &s.sched))
         .chain(data.statuses.iter().map(|s| (&s.phase, &s.sched)));
     for (phase, sched) in all {
-        if phase != "warmup" && !out.iter().any(|(p, _)| p == phase) {
+        if !phase.starts_with("warmup") && !out.iter().any(|(p, _)| p == phase) {
             out.push((phase.clone(), sched.clone()));
         }
     }
@@ -496,6 +496,9 @@ mod tests {
 
     const LOG: &str = "\
 [    1.0] console noise
+guest| @@RL bench sample warmup default hackbench 1 time_s=9.0 wall_s=9.1 sched_ticks=0 user=0 kernel=0 attached=1
+guest| @@RL bench sample warmup-scx scx_a hackbench 1 time_s=9.0 wall_s=9.1 sched_ticks=0 user=0 kernel=0 attached=1
+guest| @@RL bench status warmup-scx scx_a attached=1 ejections=0
 guest| @@RL info phase default: default, 2 repetition(s)
 guest| @@RL bench sample default default hackbench 1 time_s=2.0 wall_s=2.1 sched_ticks=0 user=0 kernel=0 attached=1
 guest| @@RL bench sample default default hackbench 2 time_s=4.0 wall_s=4.1 sched_ticks=0 user=0 kernel=0 attached=1
@@ -513,16 +516,16 @@ guest| @@RL bench status scx_b scx_b attached=0 reason=not_attached_after_30s
     #[test]
     fn log_lines_are_parsed_and_noise_ignored() {
         let d = parse_log(LOG);
-        assert_eq!(d.samples.len(), 6);
-        assert_eq!(d.samples[0].workload, "hackbench");
-        assert_eq!(d.samples[1].rep, 2);
-        assert_eq!(d.samples[2].values["p99_us"], 300.0);
+        assert_eq!(d.samples.len(), 8);
+        assert_eq!(d.samples[2].workload, "hackbench");
+        assert_eq!(d.samples[3].rep, 2);
+        assert_eq!(d.samples[4].values["p99_us"], 300.0);
         // `nan` is dropped, numbers kept
-        assert!(!d.samples[5].values.contains_key("time_s"));
+        assert!(!d.samples[7].values.contains_key("time_s"));
         assert_eq!(d.hists[0].buckets, [(1, 0), (2, 10), (4, 80)]);
         assert_eq!(d.hists[0].over, 10);
-        assert_eq!(d.statuses.len(), 3);
-        assert_eq!(d.statuses[1].values["exit"], "EXIT:_x");
+        assert_eq!(d.statuses.len(), 4);
+        assert_eq!(d.statuses[2].values["exit"], "EXIT:_x");
     }
 
     #[test]
