@@ -16,7 +16,7 @@ echo 0 > \$T/tracing_on
 echo > \$T/trace
 echo mono > \$T/trace_clock
 echo 30000 > \$T/buffer_size_kb
-for e in sched/sched_switch sched/sched_waking syscalls/sys_enter_epoll_wait syscalls/sys_exit_epoll_wait syscalls/sys_enter_poll syscalls/sys_exit_poll syscalls/sys_enter_sched_yield syscalls/sys_exit_sched_yield syscalls/sys_exit_clock_nanosleep timer/hrtimer_start timer/hrtimer_expire_entry irq_vectors/local_timer_entry irq_vectors/local_timer_exit; do
+for e in sched/sched_switch sched/sched_waking syscalls/sys_enter_epoll_wait syscalls/sys_exit_epoll_wait syscalls/sys_enter_poll syscalls/sys_exit_poll syscalls/sys_enter_sched_yield syscalls/sys_exit_sched_yield syscalls/sys_exit_clock_nanosleep timer/hrtimer_start timer/hrtimer_expire_entry irq_vectors/local_timer_entry irq_vectors/local_timer_exit irq_vectors/irq_work_entry irq_vectors/irq_work_exit; do
   echo 1 > \$T/events/\$e/enable 2>/dev/null || echo "no event \$e" > /dev/console
 done
 /usr/bin/$2 "\$@" &

@@ -42,6 +42,14 @@ extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task,
 extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __weak __ksym;
 extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
 
+/*
+ * The CPU's preempt count (x86, Linux 6.15 and later: 6.16 is the oldest kernel we support), to tell a wakeup made
+ * by an interrupt handler (a timer) from one made by a task. Weak: where it is missing, every wakeup looks like one
+ * made by a task.
+ */
+extern const int __preempt_count __ksym __weak;
+#define RL_HARDIRQ_MASK		0x000f0000
+
 char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
@@ -78,6 +86,7 @@ static u64 nr_cpu_ids;
 static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU soon */
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
+static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
 static volatile bool in_fallback;
@@ -183,6 +192,17 @@ static bool must_bypass(const struct task_struct *p)
 static bool is_pinned(const struct task_struct *p)
 {
 	return p->nr_cpus_allowed == 1;
+}
+
+/* Whether the current CPU runs an interrupt handler (hard IRQ), e.g. the timer that woke a sleeping task. */
+static bool in_hardirq(void)
+{
+	const int *count;
+
+	if (!bpf_ksym_exists(&__preempt_count))
+		return false;
+	count = bpf_this_cpu_ptr(&__preempt_count);
+	return *count & RL_HARDIRQ_MASK;
 }
 
 static bool usersched_has_work(void)
@@ -315,6 +335,25 @@ static s32 pick_victim(const struct task_struct *p)
 }
 
 /*
+ * Whether a task of a higher scheduling class runs on @cpu: neither idle, nor one of our tasks (cpu_started_ns), nor
+ * the user-space scheduler. (ops.cpu_release() is not enough to tell: it is not called when such a task takes an
+ * idle CPU.)
+ */
+static bool cpu_is_taken(s32 cpu)
+{
+	struct task_struct *curr;
+	u64 *started;
+
+	if (cpu < 0 || cpu >= RL_MAX_CPUS)
+		return true;
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	if (started && *started)
+		return false;
+	curr = __COMPAT_scx_bpf_cpu_curr(cpu);
+	return curr && curr->pid != 0 && !is_usersched(curr);
+}
+
+/*
  * Make the user-space scheduler run promptly because @p was queued to it: wake an idle CPU for it or, if @preempt,
  * preempt a CPU @p may use (the one whose task has run longest). That CPU is also where the scheduler goes if it is
  * asleep (select_cpu), so a single CPU is preempted, and, when @p can run on one CPU only, it is the CPU that then
@@ -340,6 +379,18 @@ static void kick_usersched(const struct task_struct *p, bool preempt)
 	}
 	if (!preempt)
 		return;
+	/*
+	 * Woken by an interrupt (a timer: cyclictest, any sleep) while the scheduler sleeps in poll: the ring's wakeup
+	 * wakes it from this CPU (irq_work) as soon as the handler is done, and its ops.enqueue() preempts the task
+	 * running here. So no kick, and no other CPU disturbed: the task this interrupt interrupted is not the waker,
+	 * and @p then runs here after the scheduler's round, as it would under the kernel's default scheduler. (A
+	 * task waking another one keeps its CPU: see pick_victim().)
+	 */
+	cpu = bpf_get_smp_processor_id();
+	if (usersched_asleep && !partial_mode && in_hardirq() && bpf_cpumask_test_cpu(cpu, p->cpus_ptr) && !cpu_is_taken(cpu)) {
+		usersched_wake_cpu = cpu;
+		return;
+	}
 	/*
 	 * If @p's CPUs all started their task too recently, run the scheduler elsewhere: @p's dispatch then preempts
 	 * its CPU if @p comes first (insert_shared()).
@@ -431,24 +482,6 @@ static void insert_shared(struct task_struct *p, u64 slice, u64 vtime, u64 enq_f
 	}
 }
 
-/*
- * Whether a task of a higher scheduling class runs on @cpu: neither idle, nor one of our tasks (cpu_started_ns), nor
- * the user-space scheduler. (ops.cpu_release() is not enough to tell: it is not called when such a task takes an
- * idle CPU.)
- */
-static bool cpu_is_taken(s32 cpu)
-{
-	struct task_struct *curr;
-	u64 *started;
-
-	if (cpu < 0 || cpu >= RL_MAX_CPUS)
-		return true;
-	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
-	if (started && *started)
-		return false;
-	curr = __COMPAT_scx_bpf_cpu_curr(cpu);
-	return curr && curr->pid != 0 && !is_usersched(curr);
-}
 
 /*
  * The CPU kick_usersched() claimed (idle) or preempted for the user-space scheduler @p, if it may still go there
@@ -633,6 +666,7 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 	if (is_usersched(p)) {
+		usersched_asleep = false;
 		if (((enq_flags & SCX_ENQ_REENQ) || cpu_is_taken(scx_bpf_task_cpu(p))) &&
 		    usersched_move_away(p, enq_flags))
 			return;
@@ -838,6 +872,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	if (is_usersched(p)) {
 		usersched_cpu = cpu;
 		usersched_wake_cpu = -1;
+		usersched_asleep = false;
 		usersched_seen_ns = now;
 		/*
 		 * It reads every record queued so far, so a request to run it made before now is answered; one made
@@ -889,6 +924,7 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 		 * sees the other's write, so a record never waits for a parked scheduler nobody kicks.
 		 */
 		__sync_lock_test_and_set(&usersched_cpu, -1);
+		usersched_asleep = !runnable;
 		usersched_seen_ns = now;
 		drain_elsewhere_if_stuck(cpu);
 		return;
