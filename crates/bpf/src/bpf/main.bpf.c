@@ -524,6 +524,9 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 
 	if (!builtin_idle && !is_usersched(p))
 		return prev_cpu;
+	/* No CPU can be idle while every one runs one of our tasks: spare the search (wakeups under load). */
+	if (!is_usersched(p) && all_cpus_run_ours())
+		return prev_cpu;
 
 	/*
 	 * The user-space scheduler goes to the CPU kick_usersched() claimed (idle) or preempted for it, without a
