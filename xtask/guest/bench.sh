@@ -48,13 +48,28 @@ metrc_ops() {
     awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
 }
 
+# idle_ticks: "cpuN:T ..." with T the idle + iowait clock ticks of each CPU
+idle_ticks() { awk '/^cpu[0-9]/ { printf "%s:%d ", $1, $5 + $6 }' /proc/stat; }
+# idle_pct BEFORE AFTER SECONDS: "idle_cpuN=P ..." with P the percentage of the
+# window each CPU spent idle (clock ticks are 1/100 s)
+idle_pct() {
+    awk -v a="$1" -v b="$2" -v secs="$3" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " ")
+        for (i = 1; i <= n; i++) {
+            split(x[i], p, ":"); split(y[i], q, ":")
+            if (secs > 0 && p[1] == q[1]) printf "idle_%s=%.1f ", p[1], (q[2] - p[2]) / secs
+        }
+    }'
+}
+
 # bench_sample WORKLOAD REP METRICS...: one sample line, with the scheduler's
-# CPU time and dispatches over the workload's window appended
+# CPU time and dispatches and each CPU's idle time over the workload's window
+# appended
 bench_sample() {
-    local w=$1 rep=$2 ticks wall user kernel att
+    local w=$1 rep=$2 ticks wall user kernel att idle
     shift 2
-    ticks=$(($(sched_ticks) - RL_T0))
-    wall=$(awk -v a="$RL_UP0" -v b="$(uptime_s)" 'BEGIN { printf "%.2f", b - a }')
+    ticks=$((${RL_T1:-$(sched_ticks)} - RL_T0))
+    wall=$(awk -v a="$RL_UP0" -v b="${RL_UP1:-$(uptime_s)}" 'BEGIN { printf "%.2f", b - a }')
     if [ -n "$RL_SCHED_PID" ]; then
         user=$(stat_sum user "$RL_L0")
         kernel=$(stat_sum kernel "$RL_L0")
@@ -64,15 +79,27 @@ bench_sample() {
     fi
     att=1
     bench_attached || att=0
+    idle=$(idle_pct "$RL_IDLE0" "${RL_IDLE1:-$(idle_ticks)}" "$wall")
+    # shellcheck disable=SC2086
     rl bench sample "$RL_PHASE" "$RL_BENCH_NAME" "$w" "$rep" "$@" \
-        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "attached=$att"
+        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "attached=$att" $idle
 }
 
 # bench_window: start measuring the scheduler over a workload
 bench_window() {
+    RL_T1= RL_UP1= RL_IDLE1=
     RL_T0=$(sched_ticks)
     RL_UP0=$(uptime_s)
+    RL_IDLE0=$(idle_ticks)
     if [ -n "$RL_SCHED_PID" ]; then RL_L0=$(($(out_lines) + 1)); else RL_L0=1; fi
+}
+
+# bench_window_end: the workload is over (for a workload whose results take long
+# to process, so that the processing is not part of the window)
+bench_window_end() {
+    RL_UP1=$(uptime_s)
+    RL_IDLE1=$(idle_ticks)
+    RL_T1=$(sched_ticks)
 }
 
 w_hackbench() {
@@ -91,6 +118,7 @@ w_cyclictest() {
     rm -f $RL_BENCH_TMP/cyc.hist
     cyclictest -t 1 -i 1000 -D "${RL_BENCH_CYC_SECS}s" -q -h "$RL_BENCH_HIST_US" --histfile=$RL_BENCH_TMP/cyc.hist >$RL_BENCH_TMP/cyc.log 2>&1
     wait "$hogs"
+    bench_window_end
     # Percentiles from the 1 us histogram (overflows count as above its end);
     # log2 buckets for the plot. cyclictest pads numbers with zeros, which
     # busybox awk would read as octal: dec() strips them.

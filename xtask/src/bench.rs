@@ -890,6 +890,28 @@ printf '# Min Latencies: 00001\n# Avg Latencies: 00004\n# Max Latencies: 00025\n
     }
 
     #[test]
+    fn guest_idle_time_is_a_percentage_per_cpu() {
+        // 500 ticks idle of 10 s on cpu0 (50 %), none on cpu1; a CPU missing at the end is left out.
+        let out = run_guest(
+            &[],
+            "",
+            "echo \"@@RL bench sample p s x 1 $(idle_pct 'cpu0:100 cpu1:50 cpu2:7' 'cpu0:600 cpu1:50' 10)\"",
+        );
+        let v = &data::parse_log(&out).samples[0].values;
+        assert_eq!(v["idle_cpu0"], 50.0, "{out}");
+        assert_eq!(v["idle_cpu1"], 0.0);
+        assert!(!v.contains_key("idle_cpu2"));
+        // A real sample carries every CPU's idle time (the host's /proc/stat here).
+        let out = run_guest(&[("stress-ng", STRESS_NG)], "", "w_hogs 2");
+        assert!(
+            data::parse_log(&out).samples[0]
+                .values
+                .contains_key("idle_cpu0"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn guest_hogs_report_total_throughput_and_fairness() {
         let out = run_guest(&[("stress-ng", STRESS_NG)], "", "w_hogs 1");
         let data = data::parse_log(&out);
