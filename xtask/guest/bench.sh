@@ -66,23 +66,25 @@ idle_pct() {
 # CPU time and dispatches and each CPU's idle time over the workload's window
 # appended
 bench_sample() {
-    local w=$1 rep=$2 ticks wall user kernel att idle
+    local w=$1 rep=$2 ticks wall user kernel direct att idle
     shift 2
     ticks=$((${RL_T1:-$(sched_ticks)} - RL_T0))
     wall=$(awk -v a="$RL_UP0" -v b="${RL_UP1:-$(uptime_s)}" 'BEGIN { printf "%.2f", b - a }')
     if [ -n "$RL_SCHED_PID" ]; then
         user=$(stat_sum user "$RL_L0")
         kernel=$(stat_sum kernel "$RL_L0")
+        direct=$(stat_sum direct "$RL_L0")
     else
         user=0
         kernel=0
+        direct=0
     fi
     att=1
     bench_attached || att=0
     idle=$(idle_pct "$RL_IDLE0" "${RL_IDLE1:-$(idle_ticks)}" "$wall")
     # shellcheck disable=SC2086
     rl bench sample "$RL_PHASE" "$RL_BENCH_NAME" "$w" "$rep" "$@" \
-        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "attached=$att" $idle
+        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "direct=$direct" "attached=$att" $idle
 }
 
 # bench_window: start measuring the scheduler over a workload

@@ -200,6 +200,47 @@ sc_dispatch() {
     fi
 }
 
+# Direct wakeups (crates/bpf/README.md): cyclictest's timer wakeups (1 ms,
+# pinned) under two CPU hogs. A scheduler that has them on by default
+# (scx_rustland) must put at least a quarter of them on their CPU itself
+# (direct=), and the preempted hogs must still be dispatched through user space
+# (user>0); one that has them off must report direct=0.
+sc_direct() {
+    need_running direct || return
+    local from hogs loops direct user
+    from=$(($(out_lines) + 1))
+    (cd /tmp && stress-ng -c 2 --cpu-method int64 -t 8s) >/dev/null 2>&1 &
+    hogs=$!
+    sleep 1
+    cyclictest -t 1 -i 1000 -D 5s -q >/tmp/direct-cyc.log 2>&1
+    wait "$hogs"
+    # Two more stats lines, so that the last second is counted.
+    sleep 2
+    loops=$(awk '{ for (i = 1; i < NF; i++) if ($i == "C:") print $(i + 1) + 0 }' /tmp/direct-cyc.log | tail -n 1)
+    direct=$(stat_sum direct "$from")
+    user=$(stat_sum user "$from")
+    case $RL_SCHED in
+    scx_rustland) ;;
+    *)
+        if [ "$direct" -eq 0 ]; then
+            rl_result direct pass "off by default: direct=0 over ${loops:-?} cyclictest wakeups under 2 hogs; user=$user"
+        else
+            rl_result direct fail "direct=$direct although $RL_SCHED has direct wakeups off by default"
+        fi
+        return
+        ;;
+    esac
+    if [ -z "$loops" ] || [ "$loops" -eq 0 ]; then
+        rl_result direct fail "cyclictest did not run: $(tail -n 3 /tmp/direct-cyc.log | tr '\n' '|')"
+    elif ! sched_alive || ! sched_attached; then
+        rl_result direct fail "scheduler gone: state=$(scx_state) $(out_tail 3)"
+    elif [ $((direct * 4)) -lt "$loops" ] || [ "$user" -le 0 ]; then
+        rl_result direct fail "direct=$direct for $loops cyclictest wakeups under 2 hogs (want at least a quarter), user=$user"
+    else
+        rl_result direct pass "direct=$direct for $loops cyclictest wakeups under 2 hogs; user=$user kernel=$(stat_sum kernel "$from") fallback=$(stat_sum fallback "$from"); $(grep -o 'Avg: *[0-9]*' /tmp/direct-cyc.log | tail -n 1) us"
+    fi
+}
+
 sc_exits() {
     local exits
     if [ -z "$RL_LOAD_FROM" ]; then
@@ -334,7 +375,7 @@ fault_load_check() {
     elif [ "$(stat_sum user "$from")" -le 0 ]; then
         rl_result "$scenario" fail "no user dispatches during the load"
     else
-        rl_result "$scenario" pass "$what; attached, no stall; user=$(stat_sum user "$from") kernel=$(stat_sum kernel "$from") cancelled=$(stat_sum cancelled "$from") bounced=$(stat_sum bounced "$from") fallback=$(stat_sum fallback "$from")"
+        rl_result "$scenario" pass "$what; attached, no stall; user=$(stat_sum user "$from") kernel=$(stat_sum kernel "$from") cancelled=$(stat_sum cancelled "$from") bounced=$(stat_sum bounced "$from") fallback=$(stat_sum fallback "$from") direct=$(stat_sum direct "$from")"
     fi
 }
 

@@ -17,7 +17,7 @@ use crate::KernelArgs;
 /// The scenarios run for each scheduler, in order (see xtask/guest/lib.sh).
 /// Each needs a `sc_<name>` function in the guest library.
 pub const SCENARIOS: &[&str] = &[
-    "attach", "survival", "dispatch", "exits", "sigstop", "hotplug", "sigterm", "detach",
+    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
 ];
 
 /// The fault scenarios (issue 7), run after [`SCENARIOS`] with `--faults`

@@ -56,6 +56,8 @@ fn main() -> ExitCode {
         name: NAME,
         common: &args.common,
         default_slice_ns: config.slice_ns,
+        // Off: FIFO order: every wakeup goes through the policy.
+        direct_wakeup_ns: 0,
     };
     scheduler::main(spec, || Fifo::new(config))
 }

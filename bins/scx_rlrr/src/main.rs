@@ -46,6 +46,8 @@ fn main() -> ExitCode {
         name: NAME,
         common: &args.common,
         default_slice_ns: config.quantum_ns,
+        // Off: round robin: every wakeup goes through the policy.
+        direct_wakeup_ns: 0,
     };
     scheduler::main(spec, || RoundRobin::new(config))
 }

@@ -19,6 +19,10 @@ const NAME: &str = "scx_rustland";
 const MIN_SLICE_US: u64 = VruntimeConfig::MIN_SLICE_NS / 1000;
 const MAX_SLICE_US: u64 = VruntimeConfig::MAX_SLICE_NS / 1000;
 const MAX_BONUS_US: u64 = 10_000_000;
+/// Direct wakeups for tasks that ran at most 500 us before sleeping: a timer or device wakeup of such a task
+/// (interactive, latency-sensitive) preempts a CPU hog at once instead of waiting for a round of the policy, which the
+/// policy would have put first anyway (its deadline is the earliest). `--direct-wakeup-us` changes or disables it.
+const DIRECT_WAKEUP_NS: u64 = 500_000;
 
 /// Deadline/vruntime scheduler: weighted fair sharing in which tasks that ran briefly before sleeping
 /// (interactive ones) go first. The policy runs in user space on top of sched_ext (rustland framework). Needs root
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         name: NAME,
         common: &args.common,
         default_slice_ns: config.slice_ns,
+        direct_wakeup_ns: DIRECT_WAKEUP_NS,
     };
     scheduler::main(spec, || Vruntime::new(config))
 }

@@ -53,6 +53,6 @@ mod bpf_skel {
     include!(concat!(env!("OUT_DIR"), "/bpf_skel.rs"));
 }
 
-pub use connector::{BpfConnector, Builder};
+pub use connector::{BpfConnector, Builder, DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
 pub use env::{check_environment, running_scheduler};
 pub use error::BpfError;

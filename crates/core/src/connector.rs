@@ -78,6 +78,10 @@ pub struct Counters {
     pub congested_dispatches: u64,
     /// Tasks the kernel side dispatched itself because user space was not responding.
     pub fallback_dispatches: u64,
+    /// Short-burst tasks woken by an interrupt of their own CPU (a timer, a device) that the kernel side put on
+    /// that CPU itself, ahead of the task running there, without asking user space (off unless the connector was
+    /// built with direct wakeups).
+    pub direct_wakeups: u64,
     /// Tasks running right now (gauge).
     pub nr_running: u64,
     /// Tasks waiting in the channel to user space right now (gauge).

@@ -52,9 +52,21 @@ pub struct CommonArgs {
     /// The UNIX socket on which statistics are served (and which --monitor reads).
     #[arg(long, value_name = "PATH", default_value = DEFAULT_STATS_SOCKET)]
     pub stats_socket: PathBuf,
+
+    /// Direct wakeups: a task woken by an interrupt (a timer, a device) that ran at most US microseconds before it
+    /// slept goes straight to its CPU, preempting the task there, without a round trip through user space; the
+    /// policy does not see those wakeups. 0 turns them off. Default: the scheduler's own (scx_rustland: 500;
+    /// scx_rlfifo, scx_rlrr: 0).
+    #[arg(long, allow_negative_numbers = true, value_name = "US", value_parser = parse_direct_wakeup_us)]
+    pub direct_wakeup_us: Option<u64>,
 }
 
 impl CommonArgs {
+    /// The direct-wakeup burst limit in ns: `--direct-wakeup-us` if given, else the scheduler's `default_ns`.
+    pub fn direct_wakeup_ns(&self, default_ns: u64) -> u64 {
+        self.direct_wakeup_us.map_or(default_ns, |us| us * 1000)
+    }
+
     /// The `--stats` interval as a duration.
     pub fn stats_interval(&self) -> Option<std::time::Duration> {
         self.stats.map(std::time::Duration::from_secs_f64)
@@ -79,6 +91,25 @@ pub fn parse_interval(text: &str) -> Result<f64, String> {
         ));
     }
     Ok(secs)
+}
+
+/// Shortest accepted non-zero `--direct-wakeup-us`, in microseconds.
+pub const MIN_DIRECT_WAKEUP_US: u64 = 10;
+/// Longest accepted `--direct-wakeup-us`, in microseconds.
+pub const MAX_DIRECT_WAKEUP_US: u64 = 10_000;
+
+/// Parses `--direct-wakeup-us`: 0 (off) or [`MIN_DIRECT_WAKEUP_US`]..=[`MAX_DIRECT_WAKEUP_US`].
+pub fn parse_direct_wakeup_us(text: &str) -> Result<u64, String> {
+    let us: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number of microseconds"))?;
+    if us != 0 && !(MIN_DIRECT_WAKEUP_US..=MAX_DIRECT_WAKEUP_US).contains(&us) {
+        return Err(format!(
+            "must be 0 (off) or between {MIN_DIRECT_WAKEUP_US} and {MAX_DIRECT_WAKEUP_US} us, got {text}"
+        ));
+    }
+    Ok(us)
 }
 
 /// The framework's version (rustland-core and this crate are released together from one workspace).
@@ -199,6 +230,23 @@ mod tests {
         assert_eq!(parse_err(&["--exit-dump-len", "-5"]).exit_code(), 2);
         let too_big = (u64::from(MAX_EXIT_DUMP_LEN) + 1).to_string();
         assert_eq!(parse_err(&["--exit-dump-len", &too_big]).exit_code(), 2);
+    }
+
+    #[test]
+    fn direct_wakeup_us_is_zero_or_in_range_and_defaults_to_the_schedulers_own() {
+        assert_eq!(parse_ok(&[]).direct_wakeup_ns(500_000), 500_000);
+        assert_eq!(
+            parse_ok(&["--direct-wakeup-us", "0"]).direct_wakeup_ns(500_000),
+            0
+        );
+        assert_eq!(
+            parse_ok(&["--direct-wakeup-us", "250"]).direct_wakeup_ns(0),
+            250_000
+        );
+        for bad in ["1", "9", "10001", "-1", "abc", ""] {
+            let err = parse_err(&["--direct-wakeup-us", bad]);
+            assert_eq!(err.exit_code(), 2, "--direct-wakeup-us {bad}");
+        }
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct SchedulerSpec<'a> {
     pub common: &'a CommonArgs,
     /// The slice the BPF side gives tasks it dispatches itself (ns).
     pub default_slice_ns: u64,
+    /// The scheduler's direct-wakeup burst limit (ns; 0: off) unless `--direct-wakeup-us` overrides it: see
+    /// [`Builder::direct_wakeups`].
+    pub direct_wakeup_ns: u64,
 }
 
 fn policy_figure_names<P: Policy>(policy: &P) -> Vec<&'static str> {
@@ -152,7 +155,8 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         .partial(common.partial)
         .verbose(common.verbose > 0)
         .exit_dump_len(common.exit_dump_len)
-        .default_slice_ns(spec.default_slice_ns);
+        .default_slice_ns(spec.default_slice_ns)
+        .direct_wakeups(common.direct_wakeup_ns(spec.direct_wakeup_ns));
     // The binaries' own option ranges keep this from failing; if it does, it is still a usage error.
     if let Err(e) = builder.validate() {
         return fail(exit_code::USAGE, e);

@@ -78,6 +78,7 @@ pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
         bounced_dispatches: base.bounced_dispatches + current.bounced_dispatches,
         congested_dispatches: base.congested_dispatches + current.congested_dispatches,
         fallback_dispatches: base.fallback_dispatches + current.fallback_dispatches,
+        direct_wakeups: base.direct_wakeups + current.direct_wakeups,
         // Gauges describe the present only.
         nr_running: current.nr_running,
         nr_queued: current.nr_queued,
@@ -119,6 +120,11 @@ pub struct Metrics {
         desc = "Tasks dispatched by BPF while the user-space scheduler did not respond (delta)"
     )]
     pub fallback: u64,
+    /// Interrupt wakeups put on their CPU by BPF without user space (delta).
+    #[stat(
+        desc = "Short-burst tasks woken by an interrupt (timer, device) that BPF put on their CPU without user space (delta)"
+    )]
+    pub direct: u64,
     /// Possible CPUs.
     #[stat(desc = "Number of possible CPUs")]
     pub cpus: u64,
@@ -161,6 +167,7 @@ impl Metrics {
             bounced: delta(c.bounced_dispatches, p.bounced_dispatches),
             congested: delta(c.congested_dispatches, p.congested_dispatches),
             fallback: delta(c.fallback_dispatches, p.fallback_dispatches),
+            direct: delta(c.direct_wakeups, p.direct_wakeups),
             cpus: u64::from(cur.nr_cpus),
             running: c.nr_running,
             queued: c.nr_queued,
@@ -173,12 +180,12 @@ impl Metrics {
     }
 
     /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. bounced=.. congested=.. fallback=..
-    /// running=.. queued=.. scheduled=.. exits=.. pgfaults=..` followed by the policy's figures.
+    /// direct=.. running=.. queued=.. scheduled=.. exits=.. pgfaults=..` followed by the policy's figures.
     pub fn format_line(&self) -> String {
         use std::fmt::Write as _;
         let mut line = format!(
-            "[{}] user={} kernel={} cancelled={} bounced={} congested={} fallback={} running={} queued={} \
-             scheduled={} exits={} pgfaults={}",
+            "[{}] user={} kernel={} cancelled={} bounced={} congested={} fallback={} direct={} running={} \
+             queued={} scheduled={} exits={} pgfaults={}",
             self.scheduler,
             self.user,
             self.kernel,
@@ -186,6 +193,7 @@ impl Metrics {
             self.bounced,
             self.congested,
             self.fallback,
+            self.direct,
             self.running,
             self.queued,
             self.scheduled,
@@ -617,6 +625,7 @@ mod tests {
                 "bounced",
                 "congested",
                 "fallback",
+                "direct",
                 "running",
                 "queued",
                 "scheduled",

@@ -45,6 +45,13 @@ pub struct SimConfig {
     /// A task waking up while no CPU is idle preempts the CPU whose task has run longest, so the scheduler runs
     /// at once, but only if that task has run at least this long (ns).
     pub preempt_min_ns: u64,
+    /// Direct wakeups (0: off), like the BPF side's `Builder::direct_wakeups`: a task woken by a timer (a periodic
+    /// or interactive task's sleep ending; not a ping-pong partner's wakeup) whose last burst lasted at most this
+    /// long (ns), and which slept at least four times as long, goes to the head of its previous CPU's local queue
+    /// without asking user space, preempting the task running there if that task ran at least `preempt_min_ns`
+    /// (not the scheduler); the preempted task resumes right after it with the rest of its slice. The woken task's
+    /// slice is this long; direct wakeups use at most a quarter of each CPU's time per 100 ms window.
+    pub direct_wakeup_max_ns: u64,
     /// The kernel's scheduler tick (ns): an expired slice is noticed only at the next multiple of it, as sched_ext
     /// checks slices in the tick (4 ms with `HZ=250`). 0 ends slices exactly when they run out.
     pub kernel_tick_ns: u64,
@@ -66,6 +73,7 @@ impl Default for SimConfig {
             sched_cost_per_dispatch_ns: 500,
             sched_tick_ns: 1_000_000,
             preempt_min_ns: 100_000,
+            direct_wakeup_max_ns: 0,
             kernel_tick_ns: 0,
         }
     }

@@ -394,13 +394,14 @@ impl SimReport {
         let c = &self.counters;
         let _ = writeln!(
             out,
-            "dispatches: user={} kernel={} cancelled={} bounced={} congested={} fallback={}; events={} rounds={}",
+            "dispatches: user={} kernel={} cancelled={} bounced={} congested={} fallback={} direct={}; events={} rounds={}",
             c.user_dispatches,
             c.kernel_dispatches,
             c.cancelled_dispatches,
             c.bounced_dispatches,
             c.congested_dispatches,
             c.fallback_dispatches,
+            c.direct_wakeups,
             t.events,
             t.sched_rounds
         );

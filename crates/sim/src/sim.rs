@@ -35,6 +35,9 @@ enum State {
     Exited,
 }
 
+/// Direct wakeups use at most a quarter of a CPU's time in each window of this length (as on the BPF side).
+const DIRECT_WINDOW_NS: u64 = 100_000_000;
+
 #[derive(Clone, Debug)]
 pub(crate) struct Task {
     pub(crate) pid: Pid,
@@ -56,6 +59,10 @@ pub(crate) struct Task {
     start_ns: u64,
     stop_ns: u64,
     exec_runtime_ns: u64,
+    /// CPU time of its last burst (between its last two sleeps).
+    last_burst_ns: u64,
+    /// Put on its CPU by a direct wakeup and not stopped since.
+    direct: bool,
     slice_left: u64,
     burst_left: u64,
     work_left: u64,
@@ -98,6 +105,9 @@ struct Cpu {
     run_start: u64,
     /// When the running task was put on this CPU (for "has run longest").
     task_started: u64,
+    /// CPU time used by directly woken tasks in the current budget window, and when that window started.
+    direct_used_ns: u64,
+    direct_window_ns: u64,
 }
 
 /// What the user-space scheduler is doing.
@@ -409,6 +419,8 @@ impl Simulator {
             start_ns: 0,
             stop_ns: 0,
             exec_runtime_ns: 0,
+            last_burst_ns: 0,
+            direct: false,
             slice_left: 0,
             burst_left: 0,
             work_left: work,
@@ -468,8 +480,8 @@ impl Simulator {
             }
             self.stats.events += 1;
             match entry.ev {
-                Ev::Arrive(t) => self.wake(t, EnqueueFlags::NEW),
-                Ev::Wake(t) => self.wake(t, EnqueueFlags::WAKEUP),
+                Ev::Arrive(t) => self.wake(t, EnqueueFlags::NEW, false),
+                Ev::Wake(t) => self.wake(t, EnqueueFlags::WAKEUP, true),
                 Ev::CpuStop { cpu, gen } => self.cpu_stop(cpu, gen),
                 Ev::Spawn(s) => self.spawn(s),
                 Ev::Watchdog => self.watchdog(),
@@ -635,7 +647,7 @@ impl Simulator {
             st.work_ns,
             self.now,
         );
-        self.wake(t, EnqueueFlags::NEW);
+        self.wake(t, EnqueueFlags::NEW, false);
         let stream = &mut self.streams[s as usize];
         if let Some(r) = &mut stream.remaining {
             *r -= 1;
@@ -647,8 +659,9 @@ impl Simulator {
 
     // ----- tasks -----
 
-    /// The task becomes runnable after sleeping (or for the first time).
-    fn wake(&mut self, t: u32, mut flags: EnqueueFlags) {
+    /// The task becomes runnable after sleeping (or for the first time); `by_timer` when its own sleep ended (an
+    /// interrupt wakes it), not another task.
+    fn wake(&mut self, t: u32, mut flags: EnqueueFlags, by_timer: bool) {
         let now = self.now;
         if !matches!(
             self.tasks[t as usize].state,
@@ -665,7 +678,61 @@ impl Simulator {
         task.latency_pending = true;
         task.exec_runtime_ns = 0;
         task.burst_left = burst;
+        if by_timer && self.direct_wakeup(t) {
+            return;
+        }
         self.enqueue(t, flags);
+    }
+
+    /// The BPF side's direct wakeup (see [`SimConfig::direct_wakeup_max_ns`]): the woken task goes to the head of
+    /// its previous CPU's local queue, the task running there right behind it with the rest of its slice. False if
+    /// the task does not qualify, an idle CPU could take it (the idle fast path comes first), or the CPU's task may
+    /// not be preempted.
+    fn direct_wakeup(&mut self, t: u32) -> bool {
+        let (max, now) = (self.cfg.direct_wakeup_max_ns, self.now);
+        let task = &self.tasks[t as usize];
+        if max == 0
+            || task.fresh
+            || task.last_burst_ns > max
+            || now.saturating_sub(task.stop_ns) < task.last_burst_ns.saturating_mul(4)
+        {
+            return false;
+        }
+        let (cpu, mask) = (task.prev_cpu, task.mask);
+        if mask & (1u64 << cpu) == 0 || self.find_idle(mask, cpu).is_some() {
+            return false;
+        }
+        let c = &mut self.cpus[cpu as usize];
+        let Some(running) = c.current else {
+            return false;
+        };
+        if self.sched_cpu == Some(cpu) || now - c.task_started < self.cfg.preempt_min_ns {
+            return false;
+        }
+        if now - c.direct_window_ns >= DIRECT_WINDOW_NS {
+            c.direct_window_ns = now;
+            c.direct_used_ns = 0;
+        }
+        if c.direct_used_ns >= DIRECT_WINDOW_NS / 4 {
+            return false;
+        }
+        self.account(cpu as usize);
+        self.stop_running(cpu);
+        let resumed = &mut self.tasks[running as usize];
+        resumed.state = State::Waiting;
+        resumed.runnable_since = now;
+        resumed.preemptions += 1;
+        resumed.kernel_dispatches += 1;
+        let woken = &mut self.tasks[t as usize];
+        woken.state = State::Waiting;
+        woken.slice_left = max;
+        woken.direct = true;
+        self.counters.direct_wakeups += 1;
+        self.counters.kernel_dispatches += 1;
+        self.push_local(cpu, running, true);
+        self.push_local(cpu, t, true);
+        self.cpu_schedule(cpu);
+        true
     }
 
     fn next_burst(&mut self, t: u32) -> u64 {
@@ -790,7 +857,7 @@ impl Simulator {
                 let partner = self.tasks[t as usize].partner;
                 let p = &mut self.tasks[partner as usize];
                 if p.state == State::Sleeping {
-                    self.wake(partner, EnqueueFlags::WAKEUP);
+                    self.wake(partner, EnqueueFlags::WAKEUP, false);
                 } else if p.state != State::Exited {
                     p.token = true;
                 }
@@ -811,6 +878,8 @@ impl Simulator {
                 self.arm_cpu_stop(cpu);
             }
             Some(d) => {
+                let task = &mut self.tasks[t as usize];
+                task.last_burst_ns = task.exec_runtime_ns;
                 self.stop_running(cpu);
                 self.tasks[t as usize].state = State::Sleeping;
                 if d != NEVER {
@@ -1021,6 +1090,10 @@ impl Simulator {
         self.running_mask &= !(1u64 << cpu);
         let task = &mut self.tasks[t as usize];
         task.stop_ns = self.now;
+        if task.direct {
+            task.direct = false;
+            c.direct_used_ns += self.now.saturating_sub(c.task_started);
+        }
     }
 
     /// Preempts the running task of `cpu`: the CPU picks its next task (or the scheduler, if `cpu` is reserved for

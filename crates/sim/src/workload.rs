@@ -300,6 +300,8 @@ pub struct SimOverrides {
     pub kernel_tick_ns: Option<u64>,
     /// [`SimConfig::preempt_min_ns`].
     pub preempt_min_ns: Option<u64>,
+    /// [`SimConfig::direct_wakeup_max_ns`].
+    pub direct_wakeup_max_ns: Option<u64>,
 }
 
 impl SimOverrides {
@@ -333,6 +335,7 @@ impl SimOverrides {
         set(&mut config.sched_tick_ns, self.sched_tick_ns);
         set(&mut config.kernel_tick_ns, self.kernel_tick_ns);
         set(&mut config.preempt_min_ns, self.preempt_min_ns);
+        set(&mut config.direct_wakeup_max_ns, self.direct_wakeup_max_ns);
     }
 }
 
@@ -498,6 +501,7 @@ struct FileSim {
     tick: Option<Dur>,
     kernel_tick: Option<Dur>,
     preempt_min: Option<Dur>,
+    direct_wakeup: Option<Dur>,
 }
 
 #[derive(Deserialize)]
@@ -537,6 +541,7 @@ impl FileWorkload {
             sched_tick_ns: s.tick.map(|d| d.0),
             kernel_tick_ns: s.kernel_tick.map(|d| d.0),
             preempt_min_ns: s.preempt_min.map(|d| d.0),
+            direct_wakeup_max_ns: s.direct_wakeup.map(|d| d.0),
         };
         let tasks = self
             .task

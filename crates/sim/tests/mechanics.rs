@@ -809,3 +809,83 @@ fn a_waking_task_preempts_the_longest_runner_so_the_scheduler_runs_at_once() {
     assert!(slow.p50_ns > MS, "{slow:?}");
     assert_eq!(lazy.tasks[0].preemptions, 0);
 }
+
+#[test]
+fn direct_wakeups_run_a_short_timer_sleeper_at_once_and_resume_the_hog() {
+    // Two hogs keep both CPUs busy; the sleeper runs 50 us every 2 ms on CPU 0. Through user space each wakeup
+    // costs the scheduler's round trip (here 200 us until it runs, as under TCG); a direct wakeup costs nothing.
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::periodic("sleeper", 50 * US, 2 * MS).cpus([0]));
+    let run = |direct_wakeup_max_ns| {
+        let cfg = SimConfig {
+            direct_wakeup_max_ns,
+            sched_wakeup_delay_ns: 200 * US,
+            ..config(2, S)
+        };
+        simulate(Fcfs::with_slice(20 * MS), cfg, &workload)
+            .unwrap()
+            .report
+    };
+    let off = run(0);
+    assert_eq!(off.counters.direct_wakeups, 0);
+    assert!(group(&off, "sleeper").latency.p50_ns >= 200 * US, "{off:?}");
+
+    let on = run(500 * US);
+    let sleeper = group(&on, "sleeper");
+    // Every wakeup but the first (no burst known yet) goes straight to CPU 0.
+    assert!(
+        on.counters.direct_wakeups + 2 >= sleeper.latency.count,
+        "{on:?}"
+    );
+    assert!(sleeper.latency.p99_ns < 10 * US, "{:?}", sleeper.latency);
+    // The preempted hog resumes without going through user space: the hogs keep the CPUs busy.
+    assert!(on.totals.utilisation > 0.99, "{:?}", on.totals);
+    assert!(on.counters.user_dispatches < off.counters.user_dispatches + 10);
+}
+
+#[test]
+fn direct_wakeups_leave_out_long_bursts_task_wakeups_and_busy_budgets() {
+    let run = |workload: &Workload| {
+        let cfg = SimConfig {
+            direct_wakeup_max_ns: 500 * US,
+            ..config(2, S)
+        };
+        simulate(Fcfs::with_slice(20 * MS), cfg, workload)
+            .unwrap()
+            .report
+    };
+    // A task that runs longer than the limit between sleeps.
+    let long = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::periodic("long", 2 * MS, 10 * MS).cpus([0]));
+    assert_eq!(run(&long).counters.direct_wakeups, 0);
+    // A task that sleeps less than four times its burst.
+    let busy = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::periodic("busy", 300 * US, 600 * US).cpus([0]));
+    assert_eq!(run(&busy).counters.direct_wakeups, 0);
+    // Ping-pong partners wake each other (task wakeups, not interrupts).
+    let pipe = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::ping_pong("pipe", 50 * US));
+    assert_eq!(run(&pipe).counters.direct_wakeups, 0);
+    // Many short sleepers on one CPU: direct wakeups stop at a quarter of the CPU, the rest go through user space.
+    let crowd = Workload::new().with(TaskSpec::hog("hog").count(2)).with(
+        TaskSpec::periodic("crowd", 100 * US, 500 * US)
+            .count(8)
+            .cpus([0]),
+    );
+    let report = run(&crowd);
+    let direct_ns = report.counters.direct_wakeups * 100 * US;
+    assert!(
+        report.counters.direct_wakeups > 100,
+        "{:?}",
+        report.counters
+    );
+    assert!(
+        direct_ns <= S / 4 + 10 * MS,
+        "{direct_ns} ns of direct runs in 1 s"
+    );
+    assert!(report.counters.user_dispatches > 100);
+}

@@ -42,6 +42,8 @@ fn main() -> ExitCode {
         name: "scx_edf",
         common: &args.common,
         default_slice_ns: config.slice_ns,
+        // Off: every wakeup goes through the policy.
+        direct_wakeup_ns: 0,
     };
     scheduler::main(spec, || Edf::new(config))
 }

@@ -94,6 +94,7 @@ struct rl_counters {
 	u64 nr_running;		/* gauge: tasks on a CPU right now (the user-space scheduler excluded) */
 	u64 nr_custody;		/* gauge: tasks in user space's custody */
 	u64 fallback_episodes;	/* times the dispatcher found user space unresponsive */
+	u64 direct_wakeups;	/* tasks woken by an interrupt that the dispatcher put on their CPU itself */
 };
 
 #endif /* __RUSTLAND_INTF_H */

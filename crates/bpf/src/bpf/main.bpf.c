@@ -50,6 +50,12 @@ extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
 extern const int __preempt_count __ksym __weak;
 #define RL_HARDIRQ_MASK		0x000f0000
 
+/*
+ * The CPUs' runqueues: an enqueue made while the runqueue's wakeup list is being processed (ttwu_pending) is a task's
+ * wakeup of another CPU's task delivered by an inter-processor interrupt, not an interrupt's own wakeup.
+ */
+extern struct rq runqueues __ksym __weak;
+
 char _license[] SEC("license") = "GPL";
 
 UEI_DEFINE(uei);
@@ -73,6 +79,7 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;	/* slice of kernel-side dispatc
 const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* no user dispatch applied for longer: fallback */
 const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period */
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
+const volatile u64 direct_wakeup_max_ns;		/* longest burst of a directly woken task, 0: off */
 
 /* Written by user space at run time: how many tasks it still holds, and how many dispatches it has sent. */
 volatile u64 nr_scheduled;
@@ -97,6 +104,20 @@ static u64 dispatches_drained;			/* dispatch records taken from the user ring, a
  */
 u64 cpu_started_ns[RL_MAX_CPUS];
 static u64 cpu_vtime[RL_MAX_CPUS];		/* dsq_vtime of the task running on each CPU */
+/*
+ * Direct wakeups, per CPU: until when the task direct_wakeup() put there may be about to run or running (0: none);
+ * the task it preempted, which resumes behind it without a round through user space, its remaining slice, and when
+ * it was preempted; the CPU time direct wakeups used in the current budget window, and when that window started.
+ */
+static u64 cpu_direct_until_ns[RL_MAX_CPUS];
+static s32 cpu_resume_pid[RL_MAX_CPUS];
+static u64 cpu_resume_slice[RL_MAX_CPUS];
+static u64 cpu_resume_at_ns[RL_MAX_CPUS];
+static u64 cpu_direct_used_ns[RL_MAX_CPUS];
+static u64 cpu_direct_window_ns[RL_MAX_CPUS];
+
+/* Direct wakeups may use at most a quarter of a CPU's time in each window of this length. */
+#define DIRECT_WINDOW_NS	(100 * NSEC_PER_MSEC)
 
 #define dbg(fmt, args...)					\
 	do {							\
@@ -122,6 +143,8 @@ struct task_ctx {
 	u64 stop_ns;
 	u64 exec_runtime_ns;
 	u64 enq_seq;		/* sequence number of the task's last record to user space */
+	u64 last_burst_ns;	/* how long it ran between its last two sleeps */
+	bool direct;		/* put on its CPU by direct_wakeup() and not stopped since */
 	/*
 	 * In user space's custody: the sequence number of the record user space holds, 0 if none. Set under the task's
 	 * runqueue lock (ops.enqueue()); cleared by whoever takes the task out of custody first, with an atomic
@@ -203,6 +226,22 @@ static bool in_hardirq(void)
 		return false;
 	count = bpf_this_cpu_ptr(&__preempt_count);
 	return *count & RL_HARDIRQ_MASK;
+}
+
+/*
+ * Whether the wakeup being enqueued on this CPU was made by an interrupt handler of this CPU (a timer, a device),
+ * rather than by a task (directly, or through the wakeup list another CPU sent here by IPI).
+ */
+static bool woken_by_interrupt(void)
+{
+	struct rq *rq;
+
+	if (!in_hardirq())
+		return false;
+	if (!bpf_ksym_exists(&runqueues) || !bpf_core_field_exists(struct rq, ttwu_pending))
+		return true;
+	rq = bpf_this_cpu_ptr(&runqueues);
+	return !rq->ttwu_pending;
 }
 
 static bool usersched_has_work(void)
@@ -677,6 +716,94 @@ static void usersched_enqueue_shared(struct task_struct *p, u64 enq_flags)
 		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 }
 
+/*
+ * Direct wakeup: a task woken by an interrupt of its own CPU (a timer, a device) that runs in short bursts goes
+ * straight to that CPU, ahead of the task running there, which it preempts: no round trip through user space, which
+ * under load costs more than the rest of the wakeup. The preempted task resumes right after it with the rest of its
+ * slice (resume_after_direct()), as if the interrupt had lasted longer; user space sees neither.
+ *
+ * Bounds: only a task whose last burst lasted at most @direct_wakeup_max_ns, which slept at least four times as long
+ * as that, and whose CPU's task ran at least @preempt_min_ns; its slice is @direct_wakeup_max_ns (if it runs longer it
+ * goes to user space like any preempted task); direct wakeups use at most a quarter of a CPU in each
+ * DIRECT_WINDOW_NS.
+ */
+static bool direct_wakeup(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	s32 cpu = bpf_get_smp_processor_id();
+	u64 now, *started, *until, *used, *window, *resume_slice, *resume_at;
+	struct task_struct *curr;
+	s32 *resume_pid;
+
+	if (!direct_wakeup_max_ns || partial_mode || !(enq_flags & SCX_ENQ_WAKEUP) || tctx->is_new)
+		return false;
+	if (tctx->last_burst_ns > direct_wakeup_max_ns || cpu != scx_bpf_task_cpu(p) || !woken_by_interrupt())
+		return false;
+	now = now_ns();
+	if (now < tctx->stop_ns || now - tctx->stop_ns < 4 * tctx->last_burst_ns)
+		return false;
+	started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+	until = MEMBER_VPTR(cpu_direct_until_ns, [cpu]);
+	used = MEMBER_VPTR(cpu_direct_used_ns, [cpu]);
+	window = MEMBER_VPTR(cpu_direct_window_ns, [cpu]);
+	resume_pid = MEMBER_VPTR(cpu_resume_pid, [cpu]);
+	resume_slice = MEMBER_VPTR(cpu_resume_slice, [cpu]);
+	resume_at = MEMBER_VPTR(cpu_resume_at_ns, [cpu]);
+	if (!started || !until || !used || !window || !resume_pid || !resume_slice || !resume_at)
+		return false;
+	if (!*started || now < *started || now - *started < preempt_min_ns)
+		return false;
+	if (now < *window || now - *window >= DIRECT_WINDOW_NS) {
+		*window = now;
+		*used = 0;
+	}
+	if (*used >= DIRECT_WINDOW_NS / 4)
+		return false;
+
+	/* The interrupted task, one of ours (cpu_started_ns): it resumes after @p. */
+	curr = bpf_get_current_task_btf();
+	*resume_pid = curr->pid;
+	*resume_slice = curr->scx.slice;
+	*resume_at = now;
+	*until = now + direct_wakeup_max_ns;
+	tctx->direct = true;
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, direct_wakeup_max_ns, enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
+	stat_inc(direct_wakeups);
+	dbg("rustland: direct wakeup pid=%d cpu=%d burst=%llu", p->pid, cpu, tctx->last_burst_ns);
+	return true;
+}
+
+/*
+ * @p was preempted by a direct wakeup on its CPU a moment ago: it goes back to that CPU, behind the woken task, with
+ * the rest of its slice.
+ */
+static bool resume_after_direct(struct task_struct *p, u64 enq_flags)
+{
+	s32 cpu = scx_bpf_task_cpu(p);
+	s32 *resume_pid = MEMBER_VPTR(cpu_resume_pid, [cpu]);
+	u64 *resume_slice = MEMBER_VPTR(cpu_resume_slice, [cpu]);
+	u64 *resume_at = MEMBER_VPTR(cpu_resume_at_ns, [cpu]);
+	u64 now = now_ns();
+
+	if (!resume_pid || !resume_slice || !resume_at || *resume_pid != p->pid || !p->pid)
+		return false;
+	*resume_pid = 0;
+	if (enq_flags & SCX_ENQ_WAKEUP || now < *resume_at || now - *resume_at > direct_wakeup_max_ns || !*resume_slice)
+		return false;
+	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, *resume_slice, enq_flags);
+	return true;
+}
+
+/*
+ * Whether a task put on @cpu by direct_wakeup() is about to run or runs there: a scheduler woken on @cpu then waits for
+ * it instead of preempting it (but goes ahead of the task it preempted, which resumes after both).
+ */
+static bool direct_task_on(s32 cpu)
+{
+	u64 *until = MEMBER_VPTR(cpu_direct_until_ns, [cpu]);
+
+	return until && *until && now_ns() < *until;
+}
+
 void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	struct task_ctx *tctx;
@@ -699,7 +826,9 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		 * monopolise the CPU this way). Otherwise it is parked unless there is work; work that arrives later
 		 * sets usersched_needed and ops.dispatch() puts it back on a CPU.
 		 */
-		if (enq_flags & SCX_ENQ_WAKEUP)
+		if ((enq_flags & SCX_ENQ_WAKEUP) && direct_task_on(scx_bpf_task_cpu(p)))
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_HEAD);
+		else if (enq_flags & SCX_ENQ_WAKEUP)
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
 					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
 		else if (usersched_has_work() || usersched_needed)
@@ -713,6 +842,11 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
+	if (direct_wakeup_max_ns && resume_after_direct(p, enq_flags)) {
+		stat_inc(kernel_dispatches);
+		return;
+	}
+
 	if (usersched_unresponsive(now_ns())) {
 		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
 		stat_inc(fallback_dispatches);
@@ -722,6 +856,8 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	/* A record of an earlier enqueue may still be in user space: it is stale from now on. */
 	tctx = lookup_task_ctx(p);
 	custody_forget(tctx);
+	if (tctx && direct_wakeup(p, tctx, enq_flags))
+		return;
 	if (!tctx || !queue_to_user(p, tctx, enq_flags)) {
 		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
 		stat_inc(congested_dispatches);
@@ -960,15 +1096,27 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 
 	tctx = lookup_task_ctx(p);
 	if (tctx) {
+		if (tctx->direct) {
+			u64 *until = MEMBER_VPTR(cpu_direct_until_ns, [cpu]);
+			u64 *used = MEMBER_VPTR(cpu_direct_used_ns, [cpu]);
+
+			tctx->direct = false;
+			if (until)
+				*until = 0;
+			if (used && now > tctx->start_ns)
+				*used += now - tctx->start_ns;
+		}
 		tctx->stop_ns = now;
 		/*
 		 * Runtime since the task last slept: a task that stops to sleep starts again from 0 when it wakes (here
 		 * rather than in an ops.runnable() callback, one BPF call fewer per wakeup).
 		 */
-		if (!runnable)
-			tctx->exec_runtime_ns = 0;
-		else if (now > tctx->start_ns)
+		if (now > tctx->start_ns)
 			tctx->exec_runtime_ns += now - tctx->start_ns;
+		if (!runnable) {
+			tctx->last_burst_ns = tctx->exec_runtime_ns;
+			tctx->exec_runtime_ns = 0;
+		}
 	}
 }
 
