@@ -111,6 +111,13 @@ impl SimConfig {
         if self.dispatch_capacity == 0 {
             return bad("dispatch-batch", "must be at least 1".into());
         }
+        let direct = self.direct_wakeup_max_ns;
+        if direct != 0 && !(10_000..=10_000_000).contains(&direct) {
+            return bad(
+                "direct-wakeup",
+                format!("{direct} ns is neither 0 (off) nor between 10 us and 10 ms"),
+            );
+        }
         if self.sched_tick_ns < 1_000 {
             return bad(
                 "tick",

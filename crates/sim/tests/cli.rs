@@ -103,6 +103,10 @@ fn bad_input_is_an_error_with_a_reason_not_a_panic() {
             rl_sim(&["--duration", "0s", hog.to_str().unwrap()]),
             "duration",
         ),
+        (
+            rl_sim(&["--direct-wakeup", "1us", hog.to_str().unwrap()]),
+            "direct-wakeup",
+        ),
     ];
     for (out, expected) in cases {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -137,4 +141,40 @@ fn a_stalled_run_exits_with_code_2() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("runnable task stall"), "{text}");
+}
+
+#[test]
+fn direct_wakeups_are_counted_when_turned_on() {
+    let direct = |text: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("dispatches:"))
+            .expect("a dispatches line");
+        let field = line
+            .split([' ', ';'])
+            .find_map(|f| f.strip_prefix("direct="))
+            .expect("a direct= field");
+        field.parse().unwrap()
+    };
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--policy", "vruntime", "--duration", "300ms"];
+        args.extend_from_slice(extra);
+        // cyclictest under two CPU hogs, as `cargo xtask bench` simulates it.
+        let file = temp_file(
+            "cyclictest.toml",
+            "[[task]]\nname = \"hog\"\nkind = \"hog\"\ncount = 2\n\n\
+             [[task]]\nname = \"cyclic\"\nkind = \"periodic\"\nrun = \"20us\"\nsleep = \"1ms\"\n",
+        );
+        let file = file.to_str().unwrap().to_string();
+        args.push(&file);
+        let out = rl_sim(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        direct(&String::from_utf8(out.stdout).unwrap())
+    };
+    assert_eq!(run(&[]), 0);
+    assert!(run(&["--direct-wakeup", "500us"]) > 100);
 }

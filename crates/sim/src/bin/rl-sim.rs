@@ -34,6 +34,10 @@ struct Args {
     /// The kernel's scheduler tick, e.g. `4ms` for HZ=250: slices end on tick boundaries (default: exactly).
     #[arg(long, value_parser = parse_duration)]
     kernel_tick: Option<u64>,
+    /// Direct wakeups for timer-woken tasks whose last burst was at most this long, e.g. `500us` (as
+    /// `scx_rustland --direct-wakeup-us 500`); `0` turns them off (overrides the file's `direct-wakeup`).
+    #[arg(long, value_parser = parse_duration)]
+    direct_wakeup: Option<u64>,
     /// Slice of the policy (fifo, vruntime) or quantum (rr), e.g. `5ms`; the policy's default otherwise.
     #[arg(long, value_parser = parse_duration)]
     slice: Option<u64>,
@@ -75,6 +79,9 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     if let Some(t) = args.kernel_tick {
         config.kernel_tick_ns = t;
+    }
+    if let Some(d) = args.direct_wakeup {
+        config.direct_wakeup_max_ns = d;
     }
     if args.no_fast_path {
         config.idle_fast_path = false;
