@@ -45,10 +45,11 @@ extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
 /*
  * The CPU's preempt count (x86, Linux 6.15 and later: 6.16 is the oldest kernel we support), to tell a wakeup made
  * by an interrupt handler (a timer) from one made by a task. Weak: where it is missing, every wakeup looks like one
- * made by a task.
+ * made by a task. Where its hard-IRQ field lies depends on the kernel (bits 16-19 on 6.18, bits 24-27 on 7.3, the
+ * softirq field having grown): ops.tick(), which runs in the timer interrupt, finds it (hardirq_shift).
  */
 extern const int __preempt_count __ksym __weak;
-#define RL_HARDIRQ_MASK		0x000f0000
+#define RL_HARDIRQ_FIELD	0xf
 
 /*
  * The CPUs' runqueues: an enqueue made while the runqueue's wakeup list is being processed (ttwu_pending) is a task's
@@ -217,15 +218,22 @@ static bool is_pinned(const struct task_struct *p)
 	return p->nr_cpus_allowed == 1;
 }
 
-/* Whether the current CPU runs an interrupt handler (hard IRQ), e.g. the timer that woke a sleeping task. */
+/* Shift of the preempt count's hard-IRQ field, 0 until the first ops.tick() has found it. */
+static volatile u32 hardirq_shift;
+
+/*
+ * Whether the current CPU runs an interrupt handler (hard IRQ), e.g. the timer that woke a sleeping task. False
+ * until the first tick has located the hard-IRQ field.
+ */
 static bool in_hardirq(void)
 {
 	const int *count;
+	u32 shift = hardirq_shift;
 
-	if (!bpf_ksym_exists(&__preempt_count))
+	if (!shift || shift > 28 || !bpf_ksym_exists(&__preempt_count))
 		return false;
 	count = bpf_this_cpu_ptr(&__preempt_count);
-	return *count & RL_HARDIRQ_MASK;
+	return (*count >> shift) & RL_HARDIRQ_FIELD;
 }
 
 /*
@@ -1120,6 +1128,29 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 	}
 }
 
+/*
+ * The scheduler tick runs in the timer interrupt, so the hard-IRQ field of the preempt count holds 1 here, above the
+ * preemption and softirq fields (and below NMI's, which is 0, and x86's folded need-resched bit 31, left out): its
+ * position is the highest bit set. Found once; in_hardirq() says false until then.
+ */
+void BPF_STRUCT_OPS(rustland_tick, struct task_struct *p)
+{
+	const int *count;
+	u32 pc, bit;
+
+	if (hardirq_shift || !bpf_ksym_exists(&__preempt_count))
+		return;
+	count = bpf_this_cpu_ptr(&__preempt_count);
+	pc = (u32)*count & 0x7fffffff;
+	bpf_for(bit, 16, 29) {
+		if (pc >> bit == 1) {
+			hardirq_shift = bit;
+			dbg("rustland: hard-IRQ field of the preempt count at bit %u (0x%x)", bit, pc);
+			break;
+		}
+	}
+}
+
 void BPF_STRUCT_OPS(rustland_enable, struct task_struct *p)
 {
 	p->scx.dsq_vtime = 0;
@@ -1274,6 +1305,7 @@ SCX_OPS_DEFINE(rustland,
 	       .cpu_release		= (void *)rustland_cpu_release,
 	       .running			= (void *)rustland_running,
 	       .stopping		= (void *)rustland_stopping,
+	       .tick			= (void *)rustland_tick,
 	       .enable			= (void *)rustland_enable,
 	       .init_task		= (void *)rustland_init_task,
 	       .exit_task		= (void *)rustland_exit_task,
