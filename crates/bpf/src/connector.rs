@@ -27,11 +27,8 @@ const OPS_NAME_MAX: usize = 127;
 /// Bounds of [`Builder::default_slice_ns`].
 const SLICE_MIN_NS: u64 = 10_000;
 const SLICE_MAX_NS: u64 = 1_000_000_000;
-/// Shortest burst accepted by [`Builder::direct_wakeups`] (ns).
-pub const DIRECT_WAKEUP_MIN_NS: u64 = 10_000;
-/// Longest burst accepted by [`Builder::direct_wakeups`] (ns): a directly woken task never runs longer than this
-/// before user space decides.
-pub const DIRECT_WAKEUP_MAX_NS: u64 = 10_000_000;
+/// Bounds of [`Builder::direct_wakeups`] (besides 0), shared with the simulator and the command line.
+pub use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
 /// Upper bound of [`Builder::exit_dump_len`].
 const EXIT_DUMP_MAX: u32 = 16 << 20;
 

@@ -62,6 +62,13 @@ pub enum ExitKind {
     Error,
 }
 
+/// Shortest burst limit of direct wakeups a connector accepts (ns); 0 turns them off. See
+/// [`Counters::direct_wakeups`].
+pub const DIRECT_WAKEUP_MIN_NS: u64 = 10_000;
+/// Longest burst limit of direct wakeups (ns): a directly woken task never runs longer than this before user space
+/// decides.
+pub const DIRECT_WAKEUP_MAX_NS: u64 = 10_000_000;
+
 /// Counters and gauges kept by the kernel side. All counters are totals since the connector was opened.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {

@@ -16,7 +16,9 @@ mod run_loop;
 mod task;
 pub mod testing;
 
-pub use connector::{Connector, Counters, Delivery, ExitInfo, ExitKind};
+pub use connector::{
+    Connector, Counters, Delivery, ExitInfo, ExitKind, DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS,
+};
 pub use error::{ConfigError, ConnectorError, RunError};
 pub use policy::{Context, Policy};
 pub use run_loop::{LoopConfig, LoopStats, RunLoop, RunReport, ShutdownHandle, StopReason};

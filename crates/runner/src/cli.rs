@@ -93,10 +93,10 @@ pub fn parse_interval(text: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
-/// Shortest accepted non-zero `--direct-wakeup-us`, in microseconds.
-pub const MIN_DIRECT_WAKEUP_US: u64 = 10;
-/// Longest accepted `--direct-wakeup-us`, in microseconds.
-pub const MAX_DIRECT_WAKEUP_US: u64 = 10_000;
+/// Shortest accepted non-zero `--direct-wakeup-us`, in microseconds (the connector's bound).
+pub const MIN_DIRECT_WAKEUP_US: u64 = rustland_core::DIRECT_WAKEUP_MIN_NS / 1000;
+/// Longest accepted `--direct-wakeup-us`, in microseconds (the connector's bound).
+pub const MAX_DIRECT_WAKEUP_US: u64 = rustland_core::DIRECT_WAKEUP_MAX_NS / 1000;
 
 /// Parses `--direct-wakeup-us`: 0 (off) or [`MIN_DIRECT_WAKEUP_US`]..=[`MAX_DIRECT_WAKEUP_US`].
 pub fn parse_direct_wakeup_us(text: &str) -> Result<u64, String> {

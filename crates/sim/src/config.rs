@@ -1,5 +1,7 @@
 //! Settings of a simulation run.
 
+use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
+
 use crate::SimError;
 
 /// The most CPUs a simulated machine may have (affinity masks are 64-bit).
@@ -112,7 +114,7 @@ impl SimConfig {
             return bad("dispatch-batch", "must be at least 1".into());
         }
         let direct = self.direct_wakeup_max_ns;
-        if direct != 0 && !(10_000..=10_000_000).contains(&direct) {
+        if direct != 0 && !(DIRECT_WAKEUP_MIN_NS..=DIRECT_WAKEUP_MAX_NS).contains(&direct) {
             return bad(
                 "direct-wakeup",
                 format!("{direct} ns is neither 0 (off) nor between 10 us and 10 ms"),

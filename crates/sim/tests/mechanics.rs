@@ -839,7 +839,13 @@ fn direct_wakeups_run_a_short_timer_sleeper_at_once_and_resume_the_hog() {
         "{on:?}"
     );
     assert!(sleeper.latency.p99_ns < 10 * US, "{:?}", sleeper.latency);
-    // The preempted hog resumes without going through user space: the hogs keep the CPUs busy.
+    // The preempted hog resumes without going through user space (a kernel dispatch per direct wakeup), and the
+    // hogs keep the CPUs busy.
+    let hogs = group(&on, "hog");
+    assert!(
+        hogs.kernel_dispatches >= on.counters.direct_wakeups,
+        "{hogs:?}"
+    );
     assert!(on.totals.utilisation > 0.99, "{:?}", on.totals);
     assert!(on.counters.user_dispatches < off.counters.user_dispatches + 10);
 }
