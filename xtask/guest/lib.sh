@@ -627,7 +627,7 @@ sc_panic() {
 
 sc_badcli() {
     local args rc bad=
-    for args in "--no-such-flag" "--stats -1" "--stats abc" "--exit-dump-len -1"; do
+    for args in "--no-such-flag" "--stats -1" "--stats abc" "--exit-dump-len -1" "--direct-wakeup-us 5"; do
         # shellcheck disable=SC2086
         "$RL_SCHED" $args >/tmp/badcli.out 2>&1
         rc=$?
@@ -643,7 +643,7 @@ sc_badcli() {
     elif ! scx_disabled; then
         rl_result badcli fail "state=$(scx_state) after bad invocations"
     else
-        rl_result badcli pass "unknown flag, negative/non-numeric --stats, negative --exit-dump-len: exit 2 with an error line"
+        rl_result badcli pass "unknown flag, negative/non-numeric --stats, negative --exit-dump-len, out-of-range --direct-wakeup-us: exit 2 with an error line"
     fi
 }
 
