@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::Args;
 
-use crate::deps::{self, DepsArgs};
+use crate::deps;
 use crate::kernel::KERNEL_ENV;
 use crate::util;
 use crate::vm::{self, VmTestArgs};
@@ -38,14 +38,7 @@ pub fn run(args: &CiArgs) -> Result<()> {
         util::run(Command::new(cargo()).args(args).current_dir(&root))
     };
     let mut steps: Vec<(&str, Step<'_>)> = vec![
-        (
-            "deps",
-            Box::new(|| {
-                deps::run(&DepsArgs {
-                    check: !util::is_root(),
-                })
-            }),
-        ),
+        ("deps", Box::new(deps::ensure)),
         ("fmt", Box::new(|| cargo_step(&["fmt", "--all", "--check"]))),
         (
             "clippy",

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
 use crate::util;
@@ -34,15 +34,26 @@ const CLANG_PACKAGES: &[&str] = &["clang-19", "llvm-19"];
 
 /// Entry point of `cargo xtask deps`.
 pub fn run(args: &DepsArgs) -> Result<()> {
+    if args.check {
+        let missing = missing_packages()?;
+        if !missing.is_empty() {
+            bail!("missing Debian packages: {}", missing.join(" "));
+        }
+    } else {
+        ensure()?;
+    }
+    println!("deps: all required packages are installed");
+    Ok(())
+}
+
+/// The preflight of every command that builds or boots: installs the required packages that are missing, saying
+/// which, and does nothing when all are there. Without root, anything missing is one error naming the packages.
+pub fn ensure() -> Result<()> {
     let missing = missing_packages()?;
     if missing.is_empty() {
-        println!("deps: all required packages are installed");
         return Ok(());
     }
     let list = missing.join(" ");
-    if args.check {
-        bail!("missing Debian packages: {list}");
-    }
     if !util::is_root() {
         bail!(
             "missing Debian packages: {list}\n\
@@ -50,7 +61,10 @@ pub fn run(args: &DepsArgs) -> Result<()> {
              (or `sudo cargo xtask deps`)"
         );
     }
-    println!("deps: installing {list}");
+    if util::which("apt-get").is_none() {
+        bail!("missing Debian packages: {list}, and apt-get is not on PATH to install them");
+    }
+    println!("deps: installing the missing packages: {list}");
     if install(&missing).is_err() {
         println!("deps: first attempt failed; refreshing the package lists and retrying");
         util::run(Command::new("apt-get").arg("update"))?;
@@ -61,31 +75,6 @@ pub fn run(args: &DepsArgs) -> Result<()> {
         bail!("still missing after apt-get install: {}", still.join(" "));
     }
     println!("deps: installed {list}");
-    Ok(())
-}
-
-/// Makes sure qemu is present, installing it when possible.
-pub fn ensure_qemu() -> Result<()> {
-    if util::which("qemu-system-x86_64").is_some() {
-        return Ok(());
-    }
-    if util::which("apt-get").is_none() || !util::is_root() {
-        bail!(
-            "qemu-system-x86_64 is not installed and cannot be installed from here \
-             (needs root on a Debian system): install the qemu-system-x86 package \
-             (`sudo cargo xtask deps`)"
-        );
-    }
-    println!("deps: qemu-system-x86_64 is missing; installing qemu-system-x86");
-    install(&["qemu-system-x86".to_string()])
-        .or_else(|_| {
-            util::run(Command::new("apt-get").arg("update"))?;
-            install(&["qemu-system-x86".to_string()])
-        })
-        .context("qemu is missing and installing qemu-system-x86 failed")?;
-    if util::which("qemu-system-x86_64").is_none() {
-        bail!("qemu-system-x86 was installed but qemu-system-x86_64 is still not on PATH");
-    }
     Ok(())
 }
 

@@ -58,16 +58,33 @@ pub struct KernelArgs {
     pub kernel_versions: Vec<String>,
 }
 
+impl Command {
+    /// Whether the command builds the schedulers or boots a VM, so the system packages must be there first
+    /// (`ci` checks them as its first step).
+    fn needs_packages(&self) -> bool {
+        match self {
+            Command::Kernel(_) | Command::VmTest(_) | Command::VmRun(_) => true,
+            Command::Bench(args) => args.from_log.is_none(),
+            Command::Deps(_) | Command::Ci(_) => false,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let preflight = if cli.command.needs_packages() {
+        deps::ensure()
+    } else {
+        Ok(())
+    };
+    let result = preflight.and_then(|()| match cli.command {
         Command::Deps(args) => deps::run(&args),
         Command::Kernel(args) => kernel::print_kernels(&args),
         Command::VmTest(args) => vm::vm_test(&args),
         Command::VmRun(args) => vm::vm_run(&args),
         Command::Ci(args) => ci::run(&args),
         Command::Bench(args) => bench::run(&args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
