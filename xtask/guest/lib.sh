@@ -647,6 +647,39 @@ sc_badcli() {
     fi
 }
 
+# --- probe scenarios (only when named: vm-test --scenario cycles) -----------
+
+: "${RL_CYCLES:=20}"
+
+# Attach and detach RL_CYCLES times, each time under a short hackbench with CPU hogs beside it: every attach and
+# detach flips the kernel's static keys (live code patching), where multi-threaded TCG can leave a stale int3
+# behind (docs/reliability.md counts the kernel faults per boot).
+sc_cycles() {
+    if sched_alive; then sched_stop TERM; fi
+    wait_for 10 scx_disabled
+    local i=0 load bad=
+    while [ "$i" -lt "$RL_CYCLES" ] && [ -z "$bad" ]; do
+        i=$((i + 1))
+        (cd /tmp && stress-ng -c 2 -t 4s) >/dev/null 2>&1 &
+        load=$!
+        sched_start --stats 1
+        wait_for "$RL_ATTACH_SECS" attached_or_dead
+        if ! sched_attached || ! sched_alive; then
+            bad="cycle $i: did not attach: state=$(scx_state) $(out_tail 3)"
+        fi
+        hackbench -g 2 -l 50 >/dev/null 2>&1
+        wait "$load"
+        sched_stop TERM
+        [ -n "$bad" ] || [ "$RL_SCHED_RC" = 0 ] || bad="cycle $i: exit status $RL_SCHED_RC: $(out_tail 3)"
+        wait_for 10 scx_disabled || bad="${bad:-cycle $i: state=$(scx_state) 10 s after the exit}"
+    done
+    if [ -n "$bad" ]; then
+        rl_result cycles fail "$bad"
+    else
+        rl_result cycles pass "$RL_CYCLES attach/detach cycles under hackbench and 2 hogs"
+    fi
+}
+
 # --- jobs ---------------------------------------------------------------------
 
 rl_kernel_checks() {

@@ -298,6 +298,7 @@ fn boot_once(
         initrd: initrd.clone(),
         kvm: args.vm.kvm,
         tcg_single_thread: args.vm.tcg_single_thread,
+        cpu: args.vm.cpu.as_deref().unwrap_or(qemu::DEFAULT_CPU),
         timeout: Duration::from_secs(timeout),
         first_line_timeout: Duration::from_secs(if args.vm.kvm { 60 } else { 180 }),
         log_path: log_path.clone(),

@@ -21,6 +21,9 @@ use crate::util;
 /// Prefix of the lines the guest writes for the host.
 pub const TAG: &str = "@@RL ";
 
+/// The CPU model emulated under TCG unless another is asked for.
+pub const DEFAULT_CPU: &str = "max";
+
 /// How to boot one VM.
 pub struct VmConfig<'a> {
     /// Kernel to boot.
@@ -31,6 +34,8 @@ pub struct VmConfig<'a> {
     pub kvm: bool,
     /// With TCG, emulate all vCPUs on one host thread.
     pub tcg_single_thread: bool,
+    /// The CPU model emulated under TCG (`-cpu`).
+    pub cpu: &'a str,
     /// The whole boot must finish within this time.
     pub timeout: Duration,
     /// The guest must print its first tagged line within this time.
@@ -165,7 +170,7 @@ fn qemu_command(config: &VmConfig<'_>, socket: &Path) -> Command {
         } else {
             "tcg,thread=multi"
         };
-        cmd.args(["-accel", accel, "-cpu", "max"]);
+        cmd.args(["-accel", accel, "-cpu", config.cpu]);
     }
     cmd.args(["-smp", "2", "-m", "2G"])
         .arg("-kernel")

@@ -27,6 +27,9 @@ pub const FAULT_SCENARIOS: &[&str] = &[
     "badcli",
 ];
 
+/// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
+pub const PROBE_SCENARIOS: &[&str] = &["cycles"];
+
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
 const FAULT_SECS_PER_SCHED: u64 = 170;
 
@@ -56,6 +59,9 @@ pub struct VmArgs {
     /// code-patching int3 Oopses multi-threaded TCG sometimes causes in the guest kernel.
     #[arg(long)]
     pub tcg_single_thread: bool,
+    /// CPU model qemu emulates under TCG (`-cpu MODEL`, e.g. `qemu64`, `Skylake-Client`; default `max`).
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
 }
 
 /// Options of `cargo xtask vm-test`.
@@ -77,6 +83,9 @@ pub struct VmTestArgs {
     /// Length of the survival load in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub survival_secs: u64,
+    /// A boot with a kernel fault fails at once instead of being booted again with single-threaded TCG.
+    #[arg(long)]
+    pub no_retry: bool,
 }
 
 /// Demo workloads for `vm-run`.
@@ -148,7 +157,7 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
         // Multi-threaded TCG occasionally leaves the guest kernel hitting a stale int3 while it patches code
         // (seen with upstream's schedulers too): such a boot is retried once with single-threaded TCG, which has
         // not shown it, and a kernel fault on the retry fails the run. The first log is kept and named.
-        if !report.kernel_faults.is_empty() {
+        if !report.kernel_faults.is_empty() && !args.no_retry && !args.vm.tcg_single_thread {
             println!(
                 "vm-test: kernel fault on {} ({}); booting it once more with single-threaded TCG. Log of the faulted boot: {}",
                 kernel.label,
@@ -227,7 +236,10 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
 }
 
 fn select_scenarios(names: &[String], faults: bool) -> Result<Vec<&'static str>> {
-    let all = SCENARIOS.iter().chain(FAULT_SCENARIOS);
+    let all = SCENARIOS
+        .iter()
+        .chain(FAULT_SCENARIOS)
+        .chain(PROBE_SCENARIOS);
     if names.is_empty() {
         let extra: &[&str] = if faults { FAULT_SCENARIOS } else { &[] };
         return Ok(SCENARIOS.iter().chain(extra).copied().collect());
@@ -237,9 +249,10 @@ fn select_scenarios(names: &[String], faults: bool) -> Result<Vec<&'static str>>
         .map(|n| {
             all.clone().copied().find(|s| s == n).ok_or_else(|| {
                 anyhow::anyhow!(
-                    "unknown scenario `{n}`; scenarios: {}, and with --faults {}",
+                    "unknown scenario `{n}`; scenarios: {}, with --faults {}, only when named {}",
                     SCENARIOS.join(", "),
-                    FAULT_SCENARIOS.join(", ")
+                    FAULT_SCENARIOS.join(", "),
+                    PROBE_SCENARIOS.join(", ")
                 )
             })
         })
@@ -303,6 +316,7 @@ fn boot_job(
         initrd: initrd.clone(),
         kvm: vm.kvm,
         tcg_single_thread: vm.tcg_single_thread,
+        cpu: vm.cpu.as_deref().unwrap_or(qemu::DEFAULT_CPU),
         timeout: Duration::from_secs(timeout),
         first_line_timeout: Duration::from_secs(if vm.kvm { 60 } else { 180 }),
         log_path: log_path.clone(),
@@ -507,7 +521,11 @@ mod tests {
 
     #[test]
     fn every_scenario_has_a_guest_function() {
-        for s in SCENARIOS.iter().chain(FAULT_SCENARIOS) {
+        for s in SCENARIOS
+            .iter()
+            .chain(FAULT_SCENARIOS)
+            .chain(PROBE_SCENARIOS)
+        {
             assert!(
                 initramfs::LIB_SCRIPT.contains(&format!("\nsc_{s}() {{")),
                 "no sc_{s} in guest/lib.sh"
