@@ -902,12 +902,24 @@ printf '# Min Latencies: 00001\n# Avg Latencies: 00004\n# Max Latencies: 00025\n
         assert_eq!(v["idle_cpu0"], 50.0, "{out}");
         assert_eq!(v["idle_cpu1"], 0.0);
         assert!(!v.contains_key("idle_cpu2"));
-        // A real sample carries every CPU's idle time (the host's /proc/stat here).
-        let out = run_guest(&[("stress-ng", STRESS_NG)], "", "w_hogs 2");
+        // A workload's sample carries each CPU's idle time over its window: a fake clock (5 s per look) and fake
+        // idle counters (100 more ticks on cpu0, 400 on cpu1 per look) give 20 % and 80 % whatever the host.
+        let clock = r#"
+uptime_s() { n=$(cat "$RL_BENCH_TMP/up" 2>/dev/null || echo 100); echo $((n + 5)) >"$RL_BENCH_TMP/up"; echo "$n.00"; }
+idle_ticks() { n=$(cat "$RL_BENCH_TMP/idle" 2>/dev/null || echo 0); echo $((n + 1)) >"$RL_BENCH_TMP/idle"; echo "cpu0:$((n * 100)) cpu1:$((n * 400)) "; }
+"#;
+        let out = run_guest(&[("stress-ng", STRESS_NG)], clock, "w_hogs 2");
+        let v = &data::parse_log(&out).samples[0].values;
+        assert_eq!(v["wall_s"], 5.0, "{out}");
+        assert_eq!((v["idle_cpu0"], v["idle_cpu1"]), (20.0, 80.0), "{out}");
+        // The idle counters are read from /proc/stat, one `cpuN:ticks` per CPU.
+        let out = run_guest(&[], "", "echo \"@@RL ticks $(idle_ticks)\"");
+        let ticks = out.trim().strip_prefix("@@RL ticks ").unwrap_or_default();
+        assert!(ticks.starts_with("cpu0:"), "{out}");
         assert!(
-            data::parse_log(&out).samples[0]
-                .values
-                .contains_key("idle_cpu0"),
+            ticks.split_whitespace().all(|t| t
+                .split_once(':')
+                .is_some_and(|(cpu, n)| cpu.starts_with("cpu") && n.parse::<u64>().is_ok())),
             "{out}"
         );
     }
