@@ -359,6 +359,8 @@ vmrss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null; }
 sched_field() { awk -F: -v f="$2" '{ k = $1; gsub(/ /, "", k) } k == f { gsub(/ /, "", $2); print $2 }' /proc/"$1"/sched 2>/dev/null; }
 # stress_rate STRESSOR FILE: bogo ops/s (real time) of a stressor in --metrics-brief output
 stress_rate() { awk -v s="$1" '$4 == s && $5 ~ /^[0-9]+$/ { print int($9) }' "$2" | head -n 1; }
+# stress_cpu_ms STRESSOR FILE: CPU time (user + system, ms) its workers got, from --metrics-brief output
+stress_cpu_ms() { awk -v s="$1" '$4 == s && $5 ~ /^[0-9]+$/ { print int(($7 + $8) * 1000) }' "$2" | head -n 1; }
 # fault_load_check SCENARIO MARK FROM RC WHAT: the common verdict after a load
 fault_load_check() {
     local scenario=$1 mark=$2 from=$3 rc=$4 what=$5 ejected cancelled
@@ -415,7 +417,7 @@ sc_cimix() {
 sc_pinned() {
     fault_running pinned || return
     kmark "pinned-$RL_SCHED"
-    local from rc p0 p1 free pin0 pin1 per_pinned
+    local from rc p0 p1 free pin0 pin1 per_pinned cpu_ms
     from=$(($(out_lines) + 1))
     (cd /tmp && taskset -c 0 stress-ng -c 2 --cpu-method int64 -t "${RL_FAULT_LOAD_SECS}s" --metrics-brief) >/tmp/pin0.log 2>&1 &
     p0=$!
@@ -429,13 +431,15 @@ sc_pinned() {
     pin0=$(stress_rate cpu /tmp/pin0.log)
     pin1=$(stress_rate cpu /tmp/pin1.log)
     per_pinned=$(((${pin0:-0} + ${pin1:-0}) / 4))
+    # CPU time tells a starved hog from one that ran but got less done per CPU second.
+    cpu_ms="CPU ms: free $(stress_cpu_ms cpu /tmp/fault.log), cpu0's two $(stress_cpu_ms cpu /tmp/pin0.log), cpu1's two $(stress_cpu_ms cpu /tmp/pin1.log)"
     if [ -z "$free" ] || [ "$per_pinned" -le 0 ]; then
         rl_result pinned fail "no stress-ng rates (free=${free:-none} cpu0=${pin0:-none} cpu1=${pin1:-none}): $(tail -n 3 /tmp/fault.log | tr '\n' '|')"
     elif [ $((free * 2)) -lt "$per_pinned" ]; then
-        rl_result pinned fail "the free hog got $free bogo ops/s, under half a pinned hog's $per_pinned (starved behind pinned tasks)"
+        rl_result pinned fail "the free hog got $free bogo ops/s, under half a pinned hog's $per_pinned (starved behind pinned tasks); $cpu_ms"
     else
         fault_load_check pinned "pinned-$RL_SCHED" "$from" "$rc" \
-            "${RL_FAULT_LOAD_SECS}s of 2 hogs pinned to each CPU and 1 free hog: free hog $free bogo ops/s, pinned hogs $per_pinned each"
+            "${RL_FAULT_LOAD_SECS}s of 2 hogs pinned to each CPU and 1 free hog: free hog $free bogo ops/s, pinned hogs $per_pinned each; $cpu_ms"
     fi
 }
 
