@@ -735,11 +735,11 @@ mod tests {
         });
         let mut a = StatsClient::new()
             .set_path(&socket)
-            .connect(Some(5000))
+            .connect(Some(60_000))
             .unwrap();
         let mut b = StatsClient::new()
             .set_path(&socket)
-            .connect(Some(5000))
+            .connect(Some(60_000))
             .unwrap();
         let a1: Metrics = a.request("stats", vec![]).unwrap();
         let b1: Metrics = b.request("stats", vec![]).unwrap();
