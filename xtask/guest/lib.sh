@@ -412,11 +412,11 @@ sc_cimix() {
 }
 
 # Two hogs pinned to each CPU and one free hog: the free one must get a fair
-# share of CPU time (5 hogs on 2 CPUs: 40 % of a CPU each), not wait behind
-# pinned tasks taking turns on their CPU. The verdict is on CPU time, which is
-# what the scheduler hands out; bogo ops per second also depend on how fast
-# qemu happens to emulate each vCPU (on a loaded host, +-30 % between runs of
-# the same schedule), so they are only reported.
+# share of CPU time (5 hogs on 2 CPUs: 40 % of a CPU each; at least 3/4 of a
+# pinned hog's), not wait behind pinned tasks taking turns on their CPU. The
+# verdict is on CPU time, which is what the scheduler hands out; bogo ops per
+# second also depend on how fast qemu happens to emulate each vCPU (on a loaded
+# host, +-30 % between runs of the same schedule), so they are only reported.
 sc_pinned() {
     fault_running pinned || return
     kmark "pinned-$RL_SCHED"
@@ -437,8 +437,8 @@ sc_pinned() {
     ops="bogo ops/s: free $(stress_rate cpu /tmp/fault.log), cpu0's two $(stress_rate cpu /tmp/pin0.log), cpu1's two $(stress_rate cpu /tmp/pin1.log)"
     if [ -z "$free_ms" ] || [ "$per_pinned_ms" -le 0 ]; then
         rl_result pinned fail "no stress-ng metrics (free=${free_ms:-none} cpu0=${pin0_ms:-none} cpu1=${pin1_ms:-none} ms): $(tail -n 3 /tmp/fault.log | tr '\n' '|')"
-    elif [ $((free_ms * 2)) -lt "$per_pinned_ms" ]; then
-        rl_result pinned fail "the free hog got $free_ms ms of CPU, under half a pinned hog's $per_pinned_ms ms (starved behind pinned tasks); $ops"
+    elif [ $((free_ms * 4)) -lt $((per_pinned_ms * 3)) ]; then
+        rl_result pinned fail "the free hog got $free_ms ms of CPU, under 3/4 of a pinned hog's $per_pinned_ms ms (starved behind pinned tasks); $ops"
     else
         fault_load_check pinned "pinned-$RL_SCHED" "$from" "$rc" \
             "${RL_FAULT_LOAD_SECS}s of 2 hogs pinned to each CPU and 1 free hog: CPU ms: free hog $free_ms, pinned hogs $per_pinned_ms each; $ops"
