@@ -185,6 +185,10 @@ fn boot(
     args: &BenchArgs,
     ws: &workspace::Workspace,
 ) -> Result<(PathBuf, Option<String>, Vec<String>)> {
+    let args = &BenchArgs {
+        vm: args.vm.resolve_tcg()?,
+        ..args.clone()
+    };
     let scheds = ws.select(&args.scheds)?;
     let mut extra_names = Vec::new();
     for path in &args.compare_bins {
@@ -297,7 +301,7 @@ fn boot_once(
         kernel,
         initrd: initrd.clone(),
         kvm: args.vm.kvm,
-        tcg_single_thread: args.vm.tcg_single_thread,
+        tcg_single_thread: args.vm.single_thread(),
         cpu: args.vm.cpu.as_deref().unwrap_or(qemu::DEFAULT_CPU),
         timeout: Duration::from_secs(timeout),
         first_line_timeout: Duration::from_secs(if args.vm.kvm { 60 } else { 180 }),
