@@ -185,10 +185,6 @@ fn boot(
     args: &BenchArgs,
     ws: &workspace::Workspace,
 ) -> Result<(PathBuf, Option<String>, Vec<String>)> {
-    let args = &BenchArgs {
-        vm: args.vm.resolve_tcg()?,
-        ..args.clone()
-    };
     let scheds = ws.select(&args.scheds)?;
     let mut extra_names = Vec::new();
     for path in &args.compare_bins {

@@ -93,3 +93,43 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap()
+            .command
+    }
+
+    /// CI must be green without retries: every command that boots runs single-threaded TCG unless told otherwise
+    /// (multi-threaded TCG faults the guest kernel now and then; docs/reliability.md).
+    #[test]
+    fn every_vm_command_defaults_to_single_threaded_tcg() {
+        let vms = [
+            match parse(&["vm-test"]) {
+                Command::VmTest(a) => a.vm,
+                other => panic!("{other:?}"),
+            },
+            match parse(&["vm-run", "scx_rlfifo"]) {
+                Command::VmRun(a) => a.vm,
+                other => panic!("{other:?}"),
+            },
+            match parse(&["ci"]) {
+                Command::Ci(a) => a.vm_test.vm,
+                other => panic!("{other:?}"),
+            },
+            match parse(&["bench"]) {
+                Command::Bench(a) => a.vm,
+                other => panic!("{other:?}"),
+            },
+        ];
+        assert!(vms.iter().all(vm::VmArgs::single_thread));
+        match parse(&["vm-test", "--tcg-threads", "multi"]) {
+            Command::VmTest(a) => assert!(!a.vm.single_thread()),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -24,41 +24,6 @@ pub const TAG: &str = "@@RL ";
 /// The CPU model emulated under TCG unless another is asked for.
 pub const DEFAULT_CPU: &str = "max";
 
-/// The first qemu release whose multi-threaded TCG we measured free of the guest's int3 Oopses (stale code after
-/// the kernel patches its text: 0 faults in 20 boots of the `cycles` probe against 7.2's fault in most boots; the
-/// figures are in docs/reliability.md). Older ones run both vCPUs on one host thread unless asked otherwise.
-pub const CLEAN_MULTI_THREAD_TCG_SINCE: (u32, u32) = (10, 0);
-
-/// The version `qemu-system-x86_64 --version` printed (`QEMU emulator version 7.2.15 (Debian ...)`).
-pub fn parse_version(banner: &str) -> Option<(u32, u32)> {
-    let rest = banner.split("version ").nth(1)?;
-    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
-/// The installed qemu's version.
-pub fn installed_version() -> Result<(u32, u32)> {
-    let out = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .context("cannot run qemu-system-x86_64 --version")?;
-    let banner = String::from_utf8_lossy(&out.stdout);
-    parse_version(&banner).with_context(|| {
-        format!(
-            "cannot read a version from qemu-system-x86_64 --version: {:?}",
-            banner.lines().next().unwrap_or("")
-        )
-    })
-}
-
-/// Whether TCG should emulate all vCPUs on one host thread when the user did not say: yes for a qemu older than
-/// [`CLEAN_MULTI_THREAD_TCG_SINCE`].
-pub fn single_thread_by_default(version: (u32, u32)) -> bool {
-    version < CLEAN_MULTI_THREAD_TCG_SINCE
-}
-
 /// How to boot one VM.
 pub struct VmConfig<'a> {
     /// Kernel to boot.
@@ -498,18 +463,6 @@ mod tests {
         );
         let r = parse_result("result s attach fail \u{1b}[31merror\u{1b}[0m: boom").unwrap();
         assert_eq!(r.detail, "error: boom");
-    }
-
-    #[test]
-    fn versions_are_read_from_the_banner() {
-        let v =
-            parse_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u18)\nCopyright");
-        assert_eq!(v, Some((7, 2)));
-        assert!(single_thread_by_default(v.unwrap()));
-        let v = parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2)");
-        assert_eq!(v, Some((10, 0)));
-        assert!(!single_thread_by_default(v.unwrap()));
-        assert_eq!(parse_version("qemu: not a banner"), None);
     }
 
     #[test]

@@ -55,14 +55,12 @@ pub struct VmArgs {
     /// Kill a VM still running after this many seconds (default: sized to the job).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// How TCG emulates the two vCPUs: `single` (one host thread, `-accel tcg,thread=single`), `multi` (a thread
-    /// each), or `auto`: multi with qemu 10.0 and newer, single with older ones, whose multi-threaded TCG makes
-    /// the guest kernel hit a stale int3 after it patches its code in most boots (docs/reliability.md).
-    #[arg(long, value_enum, default_value_t = TcgThreads::Auto, value_name = "MODE")]
+    /// How TCG emulates the two vCPUs: `single` (the default: one host thread, `-accel tcg,thread=single`) or
+    /// `multi` (a thread each, slightly faster), where the guest kernel now and then hits a stale int3 after it
+    /// patches its code: in 4 of 5 boots of the `cycles` probe with qemu 7.2, 1 of 20 with 10.0
+    /// (docs/reliability.md).
+    #[arg(long, value_enum, default_value_t = TcgThreads::Single, value_name = "MODE")]
     pub tcg_threads: TcgThreads,
-    /// Shorthand for `--tcg-threads single`.
-    #[arg(long, conflicts_with = "tcg_threads")]
-    pub tcg_single_thread: bool,
     /// CPU model qemu emulates under TCG (`-cpu MODEL`, e.g. `qemu64`, `Skylake-Client`; default `max`).
     #[arg(long, value_name = "MODEL")]
     pub cpu: Option<String>,
@@ -71,52 +69,17 @@ pub struct VmArgs {
 /// How TCG runs the guest's vCPUs (`--tcg-threads`).
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TcgThreads {
-    /// Multi-threaded where the installed qemu is known to be free of the int3 Oopses, else single-threaded.
-    #[default]
-    Auto,
     /// All vCPUs on one host thread.
+    #[default]
     Single,
     /// One host thread per vCPU.
     Multi,
 }
 
 impl VmArgs {
-    /// Whether TCG runs all vCPUs on one host thread (after [`VmArgs::resolve_tcg`]; `auto` counts as multi).
+    /// Whether TCG runs all vCPUs on one host thread.
     pub fn single_thread(&self) -> bool {
-        self.tcg_single_thread || self.tcg_threads == TcgThreads::Single
-    }
-
-    /// These options with `--tcg-threads auto` decided for the installed qemu, saying what was picked and why.
-    pub fn resolve_tcg(&self) -> Result<VmArgs> {
-        let mut vm = self.clone();
-        if vm.kvm || vm.tcg_single_thread {
-            return Ok(vm);
-        }
-        if vm.tcg_threads == TcgThreads::Auto {
-            let version = qemu::installed_version()?;
-            let single = qemu::single_thread_by_default(version);
-            vm.tcg_threads = if single {
-                TcgThreads::Single
-            } else {
-                TcgThreads::Multi
-            };
-            println!(
-                "vm: qemu {}.{}: {} TCG{}",
-                version.0,
-                version.1,
-                if single {
-                    "single-threaded"
-                } else {
-                    "multi-threaded"
-                },
-                if single {
-                    " (its multi-threaded TCG trips the guest kernel's code patching; --tcg-threads multi overrides)"
-                } else {
-                    ""
-                }
-            );
-        }
-        Ok(vm)
+        self.tcg_threads == TcgThreads::Single
     }
 }
 
@@ -139,7 +102,8 @@ pub struct VmTestArgs {
     /// Length of the survival load in seconds.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub survival_secs: u64,
-    /// A boot with a kernel fault fails at once instead of being booted again with single-threaded TCG.
+    /// With `--tcg-threads multi`, a boot with a kernel fault fails at once instead of being booted again
+    /// single-threaded.
     #[arg(long)]
     pub no_retry: bool,
 }
@@ -189,7 +153,6 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
     let scheds = ws.select(&args.scheds)?;
     let scenarios = select_scenarios(&args.scenarios, args.faults)?;
     let kernels = kernel::resolve(&args.vm.kernel)?;
-    let vm = args.vm.resolve_tcg()?;
     if scheds.is_empty() {
         println!("vm-test: no schedulers under bins/ yet: checking the kernels only");
     }
@@ -210,11 +173,15 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
             kernel.vmlinuz.display()
         );
         let job = test_job(&scheds, &scenarios, args.survival_secs);
-        let (mut report, mut log) = boot_job(&ws, kernel, &base, &job, &vm, timeout, false)?;
-        // Multi-threaded TCG occasionally leaves the guest kernel hitting a stale int3 while it patches code
-        // (seen with upstream's schedulers too): such a boot is retried once with single-threaded TCG, which has
-        // not shown it, and a kernel fault on the retry fails the run. The first log is kept and named.
-        if !report.kernel_faults.is_empty() && !args.no_retry && !vm.kvm && !vm.single_thread() {
+        let (mut report, mut log) = boot_job(&ws, kernel, &base, &job, &args.vm, timeout, false)?;
+        // Multi-threaded TCG (opt-in) now and then leaves the guest kernel hitting a stale int3 while it patches
+        // code (seen with upstream's schedulers too): such a boot is retried once with single-threaded TCG, which
+        // has not shown it, and a kernel fault on the retry fails the run. The first log is kept and named.
+        if !report.kernel_faults.is_empty()
+            && !args.no_retry
+            && !args.vm.kvm
+            && !args.vm.single_thread()
+        {
             println!(
                 "vm-test: kernel fault on {} ({}); booting it once more with single-threaded TCG. Log of the faulted boot: {}",
                 kernel.label,
@@ -224,7 +191,7 @@ pub fn vm_test(args: &VmTestArgs) -> Result<()> {
             logs.push(log);
             let single = VmArgs {
                 tcg_threads: TcgThreads::Single,
-                ..vm.clone()
+                ..args.vm.clone()
             };
             (report, log) = boot_job(&ws, kernel, &base, &job, &single, timeout * 2, false)?;
         }
@@ -271,8 +238,7 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
         );
     }
     let base = build_image(&ws, &sched)?;
-    let vm = args.vm.resolve_tcg()?;
-    let timeout = vm.timeout.unwrap_or(args.secs + 240);
+    let timeout = args.vm.timeout.unwrap_or(args.secs + 240);
     let job = run_job(&sched[0], args);
     println!(
         "vm-run: booting {} with {} (--stats 1 {}) under a {} workload for {} s",
@@ -282,7 +248,7 @@ pub fn vm_run(args: &VmRunArgs) -> Result<()> {
         args.workload.name(),
         args.secs
     );
-    let (report, log) = boot_job(&ws, kernel, &base, &job, &vm, timeout, true)?;
+    let (report, log) = boot_job(&ws, kernel, &base, &job, &args.vm, timeout, true)?;
     let rows = summary_rows(kernel, &report, &[], &[], &[]);
     let problems: Vec<&Row> = rows.iter().filter(|r| !r.ok()).collect();
     println!("full VM log: {}", log.display());
