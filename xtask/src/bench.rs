@@ -587,7 +587,7 @@ impl Report {
             self.kernel, self.repeat
         );
         s.push_str(&data::render_table(&self.rows));
-        s.push_str("\nTargets of issue 6 for scx_rustland:\n\n| target | measured | met |\n| --- | --- | --- |\n");
+        s.push_str("\nTargets for scx_rustland (docs/benchmarks.md):\n\n| target | measured | met |\n| --- | --- | --- |\n");
         for t in data::targets(&self.rows, "scx_rustland") {
             let met = match t.met {
                 Some(true) => "yes",

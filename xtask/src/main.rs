@@ -11,6 +11,8 @@ mod deps;
 mod initramfs;
 mod kernel;
 mod qemu;
+#[cfg(test)]
+mod tidy;
 mod util;
 mod vm;
 mod workspace;

@@ -20,7 +20,7 @@ pub const SCENARIOS: &[&str] = &[
     "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
 ];
 
-/// The fault scenarios (issue 7), run after [`SCENARIOS`] with `--faults`
+/// The fault scenarios, run after [`SCENARIOS`] with `--faults`
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
     "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",

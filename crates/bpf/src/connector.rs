@@ -472,8 +472,8 @@ impl BpfConnector {
             .iter()
             .take(self.nr_cpus as usize)
             .enumerate()
-            // SAFETY: a plain read of mmapped BPF memory updated concurrently (hence volatile).
             .all(|(cpu, started)| {
+                // SAFETY: a plain read of mmapped BPF memory updated concurrently (hence volatile).
                 cpu as i32 == me || unsafe { std::ptr::read_volatile(started) } != 0
             })
     }
@@ -674,14 +674,9 @@ impl Connector for BpfConnector {
     /// ring was full), yields instead: the BPF side keeps the scheduler runnable but parked, and puts it back on a
     /// CPU as soon as one drained the ring.
     ///
-    /// Yielding after every busy round (parking instead of sleeping) was tried and reverted: on 6.18 in the VM it
-    /// let user space go silent for over 250 ms under load (the BPF fallback took over); the same run had one
-    /// watchdog ejection (a kworker waited 10 s), not proven to come from it. Tried again once the scheduler thread
-    /// no longer waited behind higher-class tasks and the parking race was fixed: no fallback, but cyclictest under
-    /// two hogs averaged 362 µs against 288 µs sleeping in epoll (6.18, same VM run), so it stays out. A third
-    /// try (session 5) fixed why it was slower (an empty extra round on a stale `needed` flag, and a task pulled
-    /// from the shared DSQ behind the scheduler): the traced wakeup got shorter, cyclictest's average barely moved,
-    /// and under hackbench user space fell silent past the fallback limit again (docs/benchmarks.md).
+    /// It sleeps rather than yielding (parking) after every busy round: parking let user space fall silent past the
+    /// fallback limit under hackbench, and made cyclictest under two hogs no better or worse (docs/benchmarks.md
+    /// has the three tries and their figures).
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         if self.published == 0 && self.queued.is_some() {
             return wait_readable(self.queued_fd);

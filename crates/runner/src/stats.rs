@@ -356,10 +356,9 @@ impl StatsRequester {
 ///
 /// The scheduler thread shares no lock, and no structure in which it could wait for another thread, with the
 /// threads that ask it for statistics ([`stats_link`]): it only loads a counter and publishes a snapshot in a
-/// triple buffer. The scx_stats server's own channel is relayed by a small thread. Until session 4 these were
-/// crossbeam channels: a receive spins while the sender that claimed a slot has not written it, and in the VM the
-/// statistics printer spun for 12 s on the scheduler thread's CPU that way, the preempted scheduler thread being the
-/// sender (docs/reliability.md).
+/// triple buffer. The scx_stats server's own channel is relayed by a small thread. Not a channel: a channel's
+/// receive spins while a sender that claimed a slot has not written it, and when that sender is the preempted
+/// scheduler thread the receiver can spin on its CPU for seconds (docs/reliability.md).
 pub struct StatsHub {
     _server: Option<StatsServer<Request, Reply>>,
     links: Vec<StatsResponder>,

@@ -270,7 +270,7 @@ fn pinned_waker_under_hogs() -> Workload {
 #[test]
 fn vruntime_wakes_a_pinned_task_without_waiting_for_a_hogs_slice() {
     // The woken task's deadline is before the hog's on its CPU: that hog is preempted, whichever CPU the
-    // user-space scheduler ran on (issue 4: it used to wait about one 5 ms slice in half of the VM runs).
+    // user-space scheduler ran on, instead of waiting for the end of the hog's 5 ms slice.
     let report = simulate(
         Vruntime::default(),
         config(2, S),

@@ -428,7 +428,7 @@ pub fn render_table(rows: &[Row]) -> String {
     out
 }
 
-/// One target of issue 6 and whether the run met it.
+/// One of scx_rustland's targets (docs/benchmarks.md) and whether the run met it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// What is asked.

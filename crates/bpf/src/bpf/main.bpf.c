@@ -354,9 +354,9 @@ static s32 pick_any_idle_cpu(void)
  * The CPU to preempt on behalf of @p: of the CPUs @p may use (any CPU if @p is NULL), the one whose current task has
  * run longest, if that task ran at least @preempt_min_ns. -1 if there is none.
  *
- * Preferring the current CPU (no inter-processor interrupt, and the scheduler's own wakeup then local too) was
- * tried in session 6: hackbench took 1.5-1.7x as long (the task running here is often the waker, whose batch of
- * messages it interrupts), and cyclictest under hogs was not better in the same boot (docs/benchmarks.md).
+ * The current CPU gets no preference although preempting it needs no inter-processor interrupt: the task running
+ * here is often the waker, and interrupting its batch of messages made hackbench 1.5-1.7x slower without helping
+ * cyclictest under hogs (docs/benchmarks.md).
  */
 static s32 pick_victim(const struct task_struct *p)
 {
@@ -1007,8 +1007,8 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 
 	/*
 	 * Always, not only when dispatches_sent shows pending ones: a scheduler preempted between submitting a dispatch
-	 * and publishing its count would leave it in the ring, unseen by every CPU until it runs again (tried in
-	 * session 6; fallback episodes under single-threaded TCG followed).
+	 * and publishing its count would leave it in the ring, unseen by every CPU until it runs again (under
+	 * single-threaded TCG that caused fallback episodes; docs/benchmarks.md).
 	 */
 	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 	/* Progress for usersched_unresponsive(): user space's dispatches are being applied. */
@@ -1311,7 +1311,7 @@ SCX_OPS_DEFINE(rustland,
 	       .exit_task		= (void *)rustland_exit_task,
 	       .init			= (void *)rustland_init,
 	       .exit			= (void *)rustland_exit,
-	       /* 10 s: a CPU hog once waited 6 s in a qemu TCG guest (issue 4 notes); 5 s proved too tight there. */
+	       /* 10 s: a CPU hog can wait 6 s in a loaded qemu TCG guest, so 5 s is too tight there. */
 	       .timeout_ms		= 10000,
 	       .dispatch_max_batch	= 256,
 	       .name			= "rustland");

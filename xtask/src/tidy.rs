@@ -1,0 +1,198 @@
+//! Tidy checks: the invariants docs/architecture.md states about the source tree, run by `cargo test`.
+//!
+//! Each test reads the workspace's files and names every offending file and line, so a broken invariant fails CI
+//! with the place to fix.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::util::workspace_root;
+
+/// The directories that hold the product's and the harness's code.
+const CODE_DIRS: &[&str] = &["crates", "bins", "examples", "xtask"];
+
+/// The only places that may hold `unsafe` code or declare foreign functions: the crate that talks to the kernel, and
+/// the guest helper's one system call.
+const UNSAFE_ALLOWED: &[&str] = &["crates/bpf/", "xtask/src/bin/rl-guest.rs"];
+
+/// Crates whose `[lints]` repeat the workspace lints with `unsafe_code` relaxed, and the level they set it to.
+const OWN_LINTS: &[(&str, &str)] = &[("crates/bpf", "allow"), ("xtask", "deny")];
+
+/// This file: it spells the patterns it looks for.
+const SELF: &str = "xtask/src/tidy.rs";
+
+/// Every file under [`CODE_DIRS`] whose name ends with one of `exts`, relative to the root, sorted.
+fn files_with(exts: &[&str]) -> Vec<(String, String)> {
+    let root = workspace_root();
+    let mut found = Vec::new();
+    for dir in CODE_DIRS {
+        walk(&root.join(dir), &mut found);
+    }
+    let mut files: Vec<(String, String)> = found
+        .into_iter()
+        .filter(|p| exts.iter().any(|e| p.to_string_lossy().ends_with(e)))
+        .map(|p| {
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("cannot read {rel}: {e}"));
+            (rel, text)
+        })
+        .filter(|(rel, _)| rel != SELF)
+        .collect();
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            if name != "target" && !name.to_string_lossy().starts_with('.') {
+                walk(&path, out);
+            }
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+/// The code of a Rust line, without a `//` comment (doc comments included); string contents stay.
+fn code_part(line: &str) -> &str {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("//") {
+        return "";
+    }
+    match line.find(" // ") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+/// Whether a line names a work session or an issue by number ("session 4", "issue #6"): history, which belongs in
+/// docs/benchmarks.md and docs/reliability.md, not in code or in what the code prints.
+fn mentions_history(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["session", "issue"].iter().any(|word| {
+        lower.match_indices(word).any(|(i, _)| {
+            let before = lower[..i].chars().next_back();
+            let rest = lower[i + word.len()..].trim_start_matches(['s', ' ', '#']);
+            !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                && lower[i + word.len()..].starts_with([' ', 's'])
+                && rest.starts_with(|c: char| c.is_ascii_digit())
+        })
+    })
+}
+
+#[test]
+fn history_is_not_narrated_in_code() {
+    let offending: Vec<String> = files_with(&[".rs", ".c", ".h", ".sh", ".py"])
+        .iter()
+        .flat_map(|(rel, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| mentions_history(l))
+                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "history (session or issue numbers) in code or output; move it to docs/benchmarks.md or \
+         docs/reliability.md and say what and why now:\n{}",
+        offending.join("\n")
+    );
+}
+
+#[test]
+fn history_detector_finds_numbered_sessions_and_issues_only() {
+    assert!(mentions_history("until session 4 these were"));
+    assert!(mentions_history("Targets of issue 6 for scx_rustland"));
+    assert!(mentions_history("(issue #12)"));
+    assert!(mentions_history("sessions 5 and 6"));
+    assert!(!mentions_history("a session of the scheduler"));
+    assert!(!mentions_history("the issue is that 3 tasks wait"));
+    assert!(!mentions_history("reissue 4 dispatches"));
+}
+
+#[test]
+fn unsafe_code_only_where_allowed() {
+    let patterns = [
+        "unsafe {",
+        "unsafe fn",
+        "unsafe impl",
+        "extern \"C\"",
+        "allow(unsafe_code)",
+    ];
+    let offending: Vec<String> = files_with(&[".rs"])
+        .iter()
+        .filter(|(rel, _)| !UNSAFE_ALLOWED.iter().any(|a| rel.starts_with(a)))
+        .flat_map(|(rel, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| patterns.iter().any(|p| code_part(l).contains(p)))
+                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "unsafe code outside {UNSAFE_ALLOWED:?}:\n{}",
+        offending.join("\n")
+    );
+}
+
+/// The `[lints]` table of a manifest.
+fn lints_of(manifest: &toml::Table) -> Option<&toml::Table> {
+    manifest.get("lints")?.as_table()
+}
+
+#[test]
+fn every_crate_has_the_workspace_lints() {
+    let root = workspace_root();
+    let read = |path: &Path| -> toml::Table {
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let workspace = read(&root.join("Cargo.toml"));
+    let ws = workspace["workspace"].as_table().unwrap();
+    let ws_lints = ws["lints"].as_table().expect("[workspace.lints]");
+    assert_eq!(
+        ws_lints["rust"]["unsafe_code"].as_str(),
+        Some("forbid"),
+        "the workspace forbids unsafe code"
+    );
+    assert_eq!(
+        ws_lints["clippy"]["undocumented_unsafe_blocks"].as_str(),
+        Some("deny"),
+        "every unsafe block says why it is sound"
+    );
+    for member in ws["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        let manifest = read(&root.join(member).join("Cargo.toml"));
+        let lints = lints_of(&manifest).unwrap_or_else(|| panic!("{member}: no [lints]"));
+        match OWN_LINTS.iter().find(|(m, _)| *m == member) {
+            None => assert_eq!(
+                lints.get("workspace").and_then(toml::Value::as_bool),
+                Some(true),
+                "{member}: [lints] must be `workspace = true`"
+            ),
+            Some((_, level)) => {
+                let mut expected = ws_lints.clone();
+                expected["rust"]
+                    .as_table_mut()
+                    .unwrap()
+                    .insert("unsafe_code".into(), toml::Value::from(*level));
+                assert_eq!(
+                    lints, &expected,
+                    "{member}: [lints] must repeat [workspace.lints] with unsafe_code = \"{level}\""
+                );
+            }
+        }
+    }
+}
