@@ -56,9 +56,8 @@ pub struct VmArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
     /// How TCG emulates the two vCPUs: `single` (the default: one host thread, `-accel tcg,thread=single`) or
-    /// `multi` (a thread each), where the guest kernel hits a stale int3 after it patches its code: in 12 of 20
-    /// boots of the `cycles` probe with qemu 7.2, 1 of 20 with 10.0, none of 20 single-threaded
-    /// (docs/reliability.md).
+    /// `multi` (a thread each), where the guest kernel now and then hits a stale int3 after it patches its code
+    /// (docs/reliability.md has the figures).
     #[arg(long, value_enum, default_value_t = TcgThreads::Single, value_name = "MODE")]
     pub tcg_threads: TcgThreads,
     /// CPU model qemu emulates under TCG (`-cpu MODEL`, e.g. `qemu64`, `Skylake-Client`; default `max`).
