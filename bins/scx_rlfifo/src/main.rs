@@ -15,8 +15,6 @@ use rustland_runner::scheduler::{self, SchedulerSpec};
 static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
 
 const NAME: &str = "scx_rlfifo";
-const MIN_SLICE_US: u64 = FifoConfig::MIN_SLICE_NS / 1000;
-const MAX_SLICE_US: u64 = FifoConfig::MAX_SLICE_NS / 1000;
 
 /// First-in first-out scheduler: tasks run in the order they became runnable. The policy runs in user space on
 /// top of sched_ext (rustland framework). Needs root and a kernel with sched_ext (CONFIG_SCHED_CLASS_EXT).
@@ -25,12 +23,12 @@ const MAX_SLICE_US: u64 = FifoConfig::MAX_SLICE_NS / 1000;
 struct Cli {
     /// Slice of a task when nothing else waits, in microseconds (it shrinks as more tasks wait).
     #[arg(short = 's', long, allow_negative_numbers = true, value_name = "US", default_value_t = FifoConfig::default().slice_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     slice_us: u64,
 
     /// Shortest slice however many tasks wait, in microseconds (at most --slice-us).
     #[arg(short = 'S', long, allow_negative_numbers = true, value_name = "US", default_value_t = FifoConfig::default().min_slice_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     slice_us_min: u64,
 
     #[command(flatten)]

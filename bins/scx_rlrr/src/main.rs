@@ -15,8 +15,6 @@ use rustland_runner::scheduler::{self, SchedulerSpec};
 static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
 
 const NAME: &str = "scx_rlrr";
-const MIN_QUANTUM_US: u64 = RrConfig::MIN_QUANTUM_NS / 1000;
-const MAX_QUANTUM_US: u64 = RrConfig::MAX_QUANTUM_NS / 1000;
 
 /// Weighted round-robin scheduler: runnable tasks take strict turns, each for a quantum scaled by its weight
 /// (nice level). The policy runs in user space on top of sched_ext (rustland framework). Needs root and a kernel
@@ -27,7 +25,7 @@ struct Cli {
     /// Quantum of a nice-0 task, in microseconds (scaled by the task's weight).
     #[arg(short = 'q', long, allow_negative_numbers = true, visible_alias = "slice-us", value_name = "US",
           default_value_t = RrConfig::default().quantum_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_QUANTUM_US..=MAX_QUANTUM_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     quantum_us: u64,
 
     #[command(flatten)]

@@ -16,9 +16,7 @@ use rustland_runner::scheduler::{self, SchedulerSpec};
 static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
 
 const NAME: &str = "scx_rustland";
-const MIN_SLICE_US: u64 = VruntimeConfig::MIN_SLICE_NS / 1000;
-const MAX_SLICE_US: u64 = VruntimeConfig::MAX_SLICE_NS / 1000;
-const MAX_BONUS_US: u64 = 10_000_000;
+const MAX_BONUS_US: u64 = VruntimeConfig::MAX_RUNTIME_BONUS_NS / 1000;
 /// Direct wakeups for tasks that ran at most 500 us before sleeping: a timer or device wakeup of such a task
 /// (interactive, latency-sensitive) preempts a CPU hog at once instead of waiting for a round of the policy, which the
 /// policy would have put first anyway (its deadline is the earliest). `--direct-wakeup-us` changes or disables it.
@@ -32,18 +30,18 @@ const DIRECT_WAKEUP_NS: u64 = 500_000;
 struct Cli {
     /// Slice of a nice-0 task, in microseconds (scaled by weight for other tasks).
     #[arg(short = 's', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().slice_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     slice_us: u64,
 
     /// Shortest slice, given to the lowest-weight tasks, in microseconds (at most --slice-us).
     #[arg(short = 'S', long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().min_slice_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_SLICE_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     slice_us_min: u64,
 
     /// Cap on the CPU time since its last sleep that counts against a task's deadline, in microseconds (at least
     /// --slice-us).
     #[arg(long, allow_negative_numbers = true, value_name = "US", default_value_t = VruntimeConfig::default().max_runtime_bonus_ns / 1000,
-          value_parser = clap::value_parser!(u64).range(MIN_SLICE_US..=MAX_BONUS_US))]
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=MAX_BONUS_US))]
     runtime_bonus_us_max: u64,
 
     /// Let a task that wakes up on a busy machine, and is owed CPU time, preempt a running task instead of

@@ -43,14 +43,14 @@ impl Policy for Fifo {
             .pick_idle_cpu(&task)
             .map_or(CpuTarget::Any, CpuTarget::Cpu);
         self.order += 1;
-        Some(task.dispatch(target, 5_000_000).with_vtime(self.order))
+        Some(task.dispatch(target, 5_000_000, self.order))
     }
 
     fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
         self.queue.retain(|t| t.pid != pid);
     }
 
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }

@@ -24,9 +24,9 @@ use crate::{env, BpfError};
 
 /// Longest ops name the kernel accepts, terminating NUL excluded (`SCX_OPS_NAME_LEN - 1`).
 const OPS_NAME_MAX: usize = 127;
-/// Bounds of [`Builder::default_slice_ns`].
-const SLICE_MIN_NS: u64 = 10_000;
-const SLICE_MAX_NS: u64 = 1_000_000_000;
+/// Bounds of [`Builder::default_slice_ns`]: those of every dispatch.
+const SLICE_MIN_NS: u64 = rustland_core::Dispatch::MIN_SLICE_NS;
+const SLICE_MAX_NS: u64 = rustland_core::Dispatch::MAX_SLICE_NS;
 /// Bounds of [`Builder::direct_wakeups`] (besides 0), shared with the simulator and the command line.
 pub use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
 /// Upper bound of [`Builder::exit_dump_len`].
@@ -291,7 +291,7 @@ pub struct BpfConnector {
     slot: Rc<Cell<Option<RawQueuedTask>>>,
     /// Queued-task records received so far (for the `nr_queued` gauge).
     received: u64,
-    /// What user space last published with `set_queued`.
+    /// What user space last published with `set_held`.
     published: u64,
     /// Dispatch records submitted so far, published to the BPF side (which compares it with what it drained).
     sent: u64,
@@ -659,11 +659,11 @@ impl Connector for BpfConnector {
         Ok(Delivery::Sent)
     }
 
-    fn set_queued(&mut self, nr_queued: u64) {
-        self.published = nr_queued;
+    fn set_held(&mut self, nr_held: u64) {
+        self.published = nr_held;
         if let Some(bss) = self.skel.as_mut().and_then(|s| s.maps.bss_data.as_mut()) {
             // SAFETY: a plain write to mmapped BPF memory the BPF side reads concurrently (hence volatile).
-            unsafe { std::ptr::write_volatile(&mut bss.nr_scheduled, nr_queued) };
+            unsafe { std::ptr::write_volatile(&mut bss.nr_scheduled, nr_held) };
         }
     }
 

@@ -140,20 +140,20 @@ impl RawDispatch {
     /// The record for a core dispatch.
     pub fn from_dispatch(d: &Dispatch) -> Self {
         let mut flags = 0;
-        if d.flags.contains(rustland_core::DispatchFlags::PREEMPT) {
+        if d.flags().contains(rustland_core::DispatchFlags::PREEMPT) {
             flags |= u64::from(bpf_intf::rl_dispatch_flags_RL_DISPATCH_PREEMPT);
         }
         RawDispatch {
-            pid: d.pid,
-            cpu: match d.target {
+            pid: d.pid(),
+            cpu: match d.target() {
                 CpuTarget::Any => CPU_ANY,
                 // A CPU id equal to CPU_ANY would be misread; the BPF side bounces ids it does not know anyway.
                 CpuTarget::Cpu(cpu) => cpu.min(CPU_ANY - 1),
             },
             flags,
-            slice_ns: d.slice_ns,
-            vtime: d.vtime,
-            enq_seq: d.enq_seq,
+            slice_ns: d.slice_ns(),
+            vtime: d.vtime(),
+            enq_seq: d.enq_seq(),
         }
     }
 
@@ -349,7 +349,7 @@ mod tests {
             enq_seq: 12,
             comm: Comm::new("t"),
         };
-        let any = RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Any, 1000));
+        let any = RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Any, 20_000, 99));
         assert_eq!(
             (
                 any.pid,
@@ -359,12 +359,12 @@ mod tests {
                 any.vtime,
                 any.enq_seq
             ),
-            (5, CPU_ANY, 0, 1000, 99, 12)
+            (5, CPU_ANY, 0, 20_000, 99, 12)
         );
 
         let on1 = RawDispatch::from_dispatch(
             &task
-                .dispatch(CpuTarget::Cpu(1), 0)
+                .dispatch(CpuTarget::Cpu(1), 20_000, 99)
                 .with_flags(DispatchFlags::PREEMPT),
         );
         assert_eq!(on1.cpu, 1);
@@ -375,7 +375,7 @@ mod tests {
 
         // A CPU id that collides with "any" is not silently turned into "any".
         assert_ne!(
-            RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Cpu(u32::MAX), 0)).cpu,
+            RawDispatch::from_dispatch(&task.dispatch(CpuTarget::Cpu(u32::MAX), 20_000, 99)).cpu,
             CPU_ANY
         );
 

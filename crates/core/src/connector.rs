@@ -93,7 +93,7 @@ pub struct Counters {
     pub nr_running: u64,
     /// Tasks waiting in the channel to user space right now (gauge).
     pub nr_queued: u64,
-    /// Tasks user space reported it still holds (gauge, as last published with [`Connector::set_queued`]).
+    /// Tasks user space reported it still holds (gauge, as last published with [`Connector::set_held`]).
     pub nr_scheduled: u64,
 }
 
@@ -113,7 +113,7 @@ pub trait Connector {
 
     /// Publishes how many tasks user space still holds (queued in the policy or undelivered), so the kernel side
     /// knows whether to run the scheduler again soon.
-    fn set_queued(&mut self, nr_queued: u64);
+    fn set_held(&mut self, nr_held: u64);
 
     /// Gives the CPU back until there is work for user space. The live connector yields the CPU to the kernel
     /// (it returns when the kernel side schedules the scheduler again); the simulator advances virtual time.
@@ -143,8 +143,8 @@ impl<C: Connector + ?Sized> Connector for &mut C {
     fn try_dispatch(&mut self, dispatch: &Dispatch) -> Result<Delivery, ConnectorError> {
         (**self).try_dispatch(dispatch)
     }
-    fn set_queued(&mut self, nr_queued: u64) {
-        (**self).set_queued(nr_queued)
+    fn set_held(&mut self, nr_held: u64) {
+        (**self).set_held(nr_held)
     }
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         (**self).yield_cpu()

@@ -59,4 +59,18 @@ impl ConfigError {
             })
         }
     }
+
+    /// Checks that a slice (ns) lies in the bounds every dispatch is held to,
+    /// [`Dispatch::MIN_SLICE_NS`](crate::Dispatch::MIN_SLICE_NS)`..=`[`Dispatch::MAX_SLICE_NS`](crate::Dispatch::MAX_SLICE_NS),
+    /// so a configured slice is never silently clamped.
+    pub fn check_slice(setting: &'static str, slice_ns: u64) -> Result<(), ConfigError> {
+        use crate::Dispatch;
+        Self::check_range(
+            setting,
+            slice_ns,
+            Dispatch::MIN_SLICE_NS,
+            Dispatch::MAX_SLICE_NS,
+            "ns",
+        )
+    }
 }

@@ -23,6 +23,6 @@ pub use error::{ConfigError, ConnectorError, RunError};
 pub use policy::{Context, Policy};
 pub use run_loop::{LoopConfig, LoopStats, RunLoop, RunReport, ShutdownHandle, StopReason};
 pub use task::{
-    Comm, CpuTarget, Dispatch, DispatchFlags, EnqueueFlags, Event, Pid, QueuedTask, Weight,
-    NICE0_WEIGHT,
+    Comm, CpuTarget, Dispatch, DispatchFlags, EnqueueFlags, Event, Pid, QueuedTask, TaskRef,
+    Weight, NICE0_WEIGHT,
 };

@@ -1,6 +1,6 @@
 //! The [`Policy`] trait: what a scheduling policy implements.
 
-use crate::{Connector, Dispatch, Pid, QueuedTask};
+use crate::{Connector, Dispatch, Pid, QueuedTask, TaskRef};
 
 /// What a policy may ask of the system while it runs: the time, the number of CPUs, and idle CPUs.
 ///
@@ -26,16 +26,13 @@ impl<'a> Context<'a> {
         self.connector.nr_cpus()
     }
 
-    /// Finds and claims an idle CPU on which `task` may run, preferring its previous CPU, or `None` if all its
-    /// allowed CPUs are busy. A claimed CPU waits for a dispatch: target it with
-    /// [`CpuTarget::Cpu`](crate::CpuTarget::Cpu) in the dispatch for this task.
-    pub fn pick_idle_cpu(&mut self, task: &QueuedTask) -> Option<u32> {
-        self.connector.pick_idle_cpu(task.pid, task.prev_cpu)
-    }
-
-    /// Like [`Context::pick_idle_cpu`], for a policy that keeps only a task's pid and previous CPU.
-    pub fn pick_idle_cpu_for(&mut self, pid: Pid, prev_cpu: u32) -> Option<u32> {
-        self.connector.pick_idle_cpu(pid, prev_cpu)
+    /// Finds and claims an idle CPU on which `task` (a [`QueuedTask`](crate::QueuedTask) or a stored
+    /// [`TaskRef`]) may run, preferring its previous CPU, or `None` if all its allowed CPUs are busy. A claimed CPU
+    /// waits for a dispatch: target it with [`CpuTarget::Cpu`](crate::CpuTarget::Cpu) in the dispatch for this
+    /// task.
+    pub fn pick_idle_cpu(&mut self, task: impl Into<TaskRef>) -> Option<u32> {
+        let task = task.into();
+        self.connector.pick_idle_cpu(task.pid(), task.prev_cpu())
     }
 }
 
@@ -50,7 +47,7 @@ impl<'a> Context<'a> {
 ///    [`on_exit`](Policy::on_exit) when a task exited.
 /// 2. Then [`pick_next`](Policy::pick_next) repeatedly, until it returns `None`, the channel to the kernel is
 ///    full, or [`LoopConfig::max_dispatches`](crate::LoopConfig) dispatches went out this round.
-/// 3. The loop publishes [`nr_queued`](Policy::nr_queued) to the kernel side and gives the CPU back until there
+/// 3. The loop publishes [`nr_held`](Policy::nr_held) to the kernel side and gives the CPU back until there
 ///    is more work.
 ///
 /// # Contract
@@ -64,14 +61,19 @@ impl<'a> Context<'a> {
 /// - **Stale dispatches are harmless.** A task may be re-queued (a new `on_enqueue` with a larger
 ///   [`QueuedTask::enq_seq`]) while an older copy is still held. Dispatching the old copy is dropped by the kernel
 ///   side and counted as "cancelled"; the policy should simply dispatch each copy it holds.
-/// - **`on_exit` may come for a pid the policy does not hold** (the task exited while running). It must not panic;
-///   it drops whatever per-task state the policy keeps for that pid so state stays bounded.
+/// - **`on_exit` may come for a pid the policy does not hold** (the task exited while running). It must not panic.
+///   It drops the per-task state the policy keeps for that pid (a vruntime, a deadline), so state stays as large
+///   as the set of live tasks. Queued copies of the task may stay: their dispatches are cancelled by the kernel
+///   side, which is cheaper than searching a queue on every exit.
 /// - **Never block, never sleep, never do I/O** in these methods: the policy runs inside the process that schedules
 ///   every task of the machine. Avoid allocating per task in steady state: pre-size collections in the constructor.
 /// - **"Now"** is [`Context::now_ns`]; never read the wall clock, so the same policy runs unchanged, and
 ///   deterministically, in the simulator.
 ///
 /// # Example: first come, first served
+///
+/// The kernel side's shared queue runs [`CpuTarget::Any`](crate::CpuTarget::Any) dispatches in `vtime` order, so
+/// a policy that wants arrival order says so: it numbers its dispatches.
 ///
 /// ```
 /// use std::collections::VecDeque;
@@ -80,6 +82,7 @@ impl<'a> Context<'a> {
 /// /// Runs tasks in arrival order, 5 ms each, on an idle CPU when there is one.
 /// struct Fcfs {
 ///     queue: VecDeque<QueuedTask>,
+///     dispatched: u64,
 /// }
 ///
 /// impl Policy for Fcfs {
@@ -93,24 +96,20 @@ impl<'a> Context<'a> {
 ///
 ///     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
 ///         let task = self.queue.pop_front()?;
-///         let target = match ctx.pick_idle_cpu(&task) {
-///             Some(cpu) => CpuTarget::Cpu(cpu),
-///             None => CpuTarget::Any,
-///         };
-///         Some(task.dispatch(target, 5_000_000))
+///         let target = ctx.pick_idle_cpu(&task).map_or(CpuTarget::Any, CpuTarget::Cpu);
+///         self.dispatched += 1;
+///         Some(task.dispatch(target, 5_000_000, self.dispatched))
 ///     }
 ///
-///     fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
-///         // A queued copy of an exited task would be cancelled anyway; dropping it saves the round trip.
-///         self.queue.retain(|t| t.pid != pid);
-///     }
+///     // Nothing per task to forget; a queued copy of an exited task is cancelled by the kernel side.
+///     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
 ///
-///     fn nr_queued(&self) -> usize {
+///     fn nr_held(&self) -> usize {
 ///         self.queue.len()
 ///     }
 /// }
 ///
-/// # let _ = Fcfs { queue: VecDeque::with_capacity(1024) };
+/// # let _ = Fcfs { queue: VecDeque::with_capacity(1024), dispatched: 0 };
 /// ```
 ///
 /// # Misuse: holding a task back
@@ -132,11 +131,11 @@ impl<'a> Context<'a> {
 ///     }
 ///     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
 ///         let t = self.nice.pop()?;
-///         Some(t.dispatch(rustland_core::CpuTarget::Any, 0))
+///         Some(t.dispatch(rustland_core::CpuTarget::Any, 5_000_000, 0))
 ///     }
 ///     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
 ///     // Reporting only `nice` also hides the parked tasks from the kernel side.
-///     fn nr_queued(&self) -> usize { self.nice.len() }
+///     fn nr_held(&self) -> usize { self.nice.len() }
 /// }
 /// ```
 ///
@@ -153,11 +152,14 @@ pub trait Policy {
     /// The next dispatch, or `None` when the policy holds no task it wants to run now.
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch>;
 
-    /// Task `pid` exited: drop every piece of state kept for it, including queued copies.
+    /// Task `pid` exited: drop the per-task state kept for it (queued copies may stay, see the contract).
     fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>);
 
-    /// How many tasks the policy still holds (queued and not yet returned by `pick_next`).
-    fn nr_queued(&self) -> usize;
+    /// How many tasks the policy holds: queued with it and not yet returned by `pick_next`, stale copies
+    /// included. The run loop publishes it to the kernel side, which counts it as user space's custody
+    /// ([`Counters::nr_scheduled`](crate::Counters::nr_scheduled)); [`Counters::nr_queued`](crate::Counters::nr_queued)
+    /// is another thing, the tasks still in the channel on their way to user space.
+    fn nr_held(&self) -> usize;
 
     /// Reports the policy's own figures for statistics, as `(name, value)` pairs. The default reports none.
     fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
@@ -178,8 +180,8 @@ impl<P: Policy + ?Sized> Policy for Box<P> {
     fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>) {
         (**self).on_exit(pid, ctx)
     }
-    fn nr_queued(&self) -> usize {
-        (**self).nr_queued()
+    fn nr_held(&self) -> usize {
+        (**self).nr_held()
     }
     fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
         (**self).metrics(report)

@@ -157,7 +157,7 @@ impl<P: Policy, C: Connector> RunLoop<P, C> {
 
     /// How many tasks user space holds: the policy's queue plus a held dispatch.
     pub fn nr_held(&self) -> u64 {
-        self.policy.nr_queued() as u64 + u64::from(self.held.is_some())
+        self.policy.nr_held() as u64 + u64::from(self.held.is_some())
     }
 
     /// Takes the loop apart, e.g. to read the simulator's report after a run.
@@ -198,7 +198,7 @@ impl<P: Policy, C: Connector> RunLoop<P, C> {
         self.drain_events()?;
         self.send_dispatches()?;
         let held = self.nr_held();
-        self.connector.set_queued(held);
+        self.connector.set_held(held);
         self.connector.yield_cpu()?;
         Ok(None)
     }
@@ -216,7 +216,7 @@ impl<P: Policy, C: Connector> RunLoop<P, C> {
                 }
                 Event::Exited { pid } => {
                     self.stats.exits += 1;
-                    if self.held.is_some_and(|d| d.pid == pid) {
+                    if self.held.is_some_and(|d| d.pid() == pid) {
                         self.held = None;
                         self.stats.dropped_on_exit += 1;
                     }

@@ -211,24 +211,27 @@ pub struct QueuedTask {
     pub weight: Weight,
     /// The vtime the policy gave the task at its last dispatch (0 for a new task).
     pub vtime: u64,
-    /// The kernel side's enqueue sequence number for this task; copy it into the [`Dispatch`] that answers it.
+    /// The kernel side's enqueue sequence number for this copy of the task; the [`Dispatch`] built from this
+    /// record carries it.
     pub enq_seq: u64,
     /// The task's command name.
     pub comm: Comm,
 }
 
 impl QueuedTask {
-    /// A dispatch answering this task: same pid and sequence number, the given target and slice, vtime carried
-    /// over, no flags.
-    pub fn dispatch(&self, target: CpuTarget, slice_ns: u64) -> Dispatch {
-        Dispatch {
+    /// The small, copyable part of this task a dispatch answers (see [`TaskRef`]), for a policy that stores that
+    /// instead of the whole record.
+    pub fn task_ref(&self) -> TaskRef {
+        TaskRef {
             pid: self.pid,
-            target,
-            slice_ns,
-            vtime: self.vtime,
-            flags: DispatchFlags::NONE,
+            prev_cpu: self.prev_cpu,
             enq_seq: self.enq_seq,
         }
+    }
+
+    /// The dispatch answering this queued copy of the task; see [`TaskRef::dispatch`].
+    pub fn dispatch(&self, target: CpuTarget, slice_ns: u64, vtime: u64) -> Dispatch {
+        self.task_ref().dispatch(target, slice_ns, vtime)
     }
 
     /// Whether the task may run on exactly one CPU (so it can only go to `prev_cpu`).
@@ -237,39 +240,129 @@ impl QueuedTask {
     }
 }
 
-/// A policy's decision for one queued task.
+/// Which queued copy of which task a [`Dispatch`] answers: the task's pid, its
+/// [`enq_seq`](QueuedTask::enq_seq), and the CPU it last ran on (for
+/// [`Context::pick_idle_cpu`](crate::Context::pick_idle_cpu)).
+///
+/// Only a [`QueuedTask`] makes one ([`QueuedTask::task_ref`]), so a dispatch built from it always pairs a pid with
+/// a sequence number the kernel side actually gave that task. 16 bytes and `Copy`: a policy can keep these in its
+/// queue instead of whole [`QueuedTask`]s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskRef {
+    pid: Pid,
+    prev_cpu: u32,
+    enq_seq: u64,
+}
+
+impl TaskRef {
+    /// The task's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The CPU the task last ran on.
+    pub fn prev_cpu(&self) -> u32 {
+        self.prev_cpu
+    }
+
+    /// The dispatch answering this queued copy of the task: run it on `target` for `slice_ns`, ordered by `vtime`
+    /// in the shared queue (see [`Dispatch::vtime`]), no flags.
+    ///
+    /// The slice is clamped into [`Dispatch::MIN_SLICE_NS`]`..=`[`Dispatch::MAX_SLICE_NS`]. The vtime is
+    /// always the policy's choice: a policy that wants arrival order passes a counter that grows with every
+    /// dispatch, one that wants fairness passes a virtual deadline.
+    pub fn dispatch(self, target: CpuTarget, slice_ns: u64, vtime: u64) -> Dispatch {
+        Dispatch {
+            pid: self.pid,
+            target,
+            slice_ns: slice_ns.clamp(Dispatch::MIN_SLICE_NS, Dispatch::MAX_SLICE_NS),
+            vtime,
+            flags: DispatchFlags::NONE,
+            enq_seq: self.enq_seq,
+        }
+    }
+}
+
+impl From<&QueuedTask> for TaskRef {
+    fn from(task: &QueuedTask) -> Self {
+        task.task_ref()
+    }
+}
+
+/// A policy's decision for one queued task: where it runs, for how long, and in which order.
+///
+/// A dispatch is built only from the task it answers ([`QueuedTask::dispatch`] or [`TaskRef::dispatch`]), so its
+/// pid and sequence number cannot be mismatched, and its slice always lies within the bounds below. The fields
+/// are read-only; a hand-made dispatch does not compile:
+///
+/// ```compile_fail
+/// use rustland_core::{CpuTarget, Dispatch, DispatchFlags};
+///
+/// let d = Dispatch {
+///     pid: 42,
+///     target: CpuTarget::Any,
+///     slice_ns: 5_000_000,
+///     vtime: 0,
+///     flags: DispatchFlags::NONE,
+///     enq_seq: 7, // which enqueue of task 42? Nothing here says.
+/// };
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dispatch {
-    /// The task to run.
-    pub pid: Pid,
-    /// Where to run it.
-    pub target: CpuTarget,
-    /// How long it may run before it is preempted (ns). 0 keeps the task's remaining slice.
-    pub slice_ns: u64,
-    /// The ordering key of the task in the kernel side's shared queue: tasks dispatched to [`CpuTarget::Any`]
-    /// run in increasing `vtime` order (the shared queue is vtime-ordered; a FIFO policy passes a value that
-    /// increases with every dispatch). The kernel side also records it, and it comes back in the next
-    /// [`QueuedTask::vtime`]. Per-CPU targets run in dispatch order, except for pinned tasks, which go by vtime
-    /// through the shared queue (see [`CpuTarget::Cpu`]).
-    pub vtime: u64,
-    /// Extra requests, such as [`DispatchFlags::PREEMPT`].
-    pub flags: DispatchFlags,
-    /// The [`QueuedTask::enq_seq`] this dispatch answers. A dispatch whose sequence number is older than the
-    /// task's latest enqueue is stale and is dropped by the kernel side ("cancelled").
-    pub enq_seq: u64,
+    pid: Pid,
+    target: CpuTarget,
+    slice_ns: u64,
+    vtime: u64,
+    flags: DispatchFlags,
+    enq_seq: u64,
 }
 
 impl Dispatch {
+    /// The shortest slice a dispatch carries (ns): 10 µs. Shorter requests are raised to it.
+    pub const MIN_SLICE_NS: u64 = 10_000;
+    /// The longest slice a dispatch carries (ns): 1 s. Longer requests are cut to it, so a policy's slice never
+    /// keeps a CPU from the kernel side for longer.
+    pub const MAX_SLICE_NS: u64 = 1_000_000_000;
+
     /// The same dispatch with these flags added.
     pub fn with_flags(mut self, flags: DispatchFlags) -> Self {
         self.flags = self.flags | flags;
         self
     }
 
-    /// The same dispatch with this vtime.
-    pub fn with_vtime(mut self, vtime: u64) -> Self {
-        self.vtime = vtime;
-        self
+    /// The task to run.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Where to run it.
+    pub fn target(&self) -> CpuTarget {
+        self.target
+    }
+
+    /// How long it may run before it is preempted (ns), within [`Dispatch::MIN_SLICE_NS`]`..=`
+    /// [`Dispatch::MAX_SLICE_NS`].
+    pub fn slice_ns(&self) -> u64 {
+        self.slice_ns
+    }
+
+    /// The ordering key of the task in the kernel side's shared queue: tasks dispatched to [`CpuTarget::Any`]
+    /// run in increasing `vtime` order (ties in dispatch order). The kernel side also records it, and it comes
+    /// back in the next [`QueuedTask::vtime`]. Per-CPU targets run in dispatch order, except for pinned tasks,
+    /// which go by vtime through the shared queue (see [`CpuTarget::Cpu`]).
+    pub fn vtime(&self) -> u64 {
+        self.vtime
+    }
+
+    /// Extra requests, such as [`DispatchFlags::PREEMPT`].
+    pub fn flags(&self) -> DispatchFlags {
+        self.flags
+    }
+
+    /// The [`QueuedTask::enq_seq`] this dispatch answers. A dispatch whose sequence number is older than the
+    /// task's latest enqueue is stale and is dropped by the kernel side ("cancelled").
+    pub fn enq_seq(&self) -> u64 {
+        self.enq_seq
     }
 }
 
@@ -310,6 +403,29 @@ mod tests {
         assert_eq!(c.to_string_lossy(), "a-very-long-tas");
         assert_eq!(c.as_bytes()[15], 0);
         assert_eq!(Comm::new("sh").to_string(), "sh");
+    }
+
+    #[test]
+    fn a_dispatch_answers_the_task_it_was_built_from() {
+        let task = QueuedTask {
+            pid: 7,
+            prev_cpu: 1,
+            enq_seq: 42,
+            ..crate::testing::queued_task(7, 42)
+        };
+        let d = task.dispatch(CpuTarget::Cpu(1), 5_000, 99);
+        assert_eq!((d.pid(), d.enq_seq(), d.vtime()), (7, 42, 99));
+        assert_eq!(
+            d.slice_ns(),
+            Dispatch::MIN_SLICE_NS,
+            "a too short slice is raised"
+        );
+        let stored = task.task_ref();
+        assert_eq!(
+            stored.dispatch(CpuTarget::Any, u64::MAX, 0).slice_ns(),
+            Dispatch::MAX_SLICE_NS
+        );
+        assert_eq!(stored.prev_cpu(), 1);
     }
 
     #[test]

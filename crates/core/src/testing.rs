@@ -29,8 +29,8 @@ pub struct ManualConnector {
     pub nr_cpus: u32,
     /// The exit `exit_info` reports.
     pub exit: Option<ExitInfo>,
-    /// The last value published with `set_queued`.
-    pub published_queued: u64,
+    /// The last value published with `set_held`.
+    pub published_held: u64,
     /// How many times `yield_cpu` was called.
     pub yields: u64,
 }
@@ -70,8 +70,8 @@ impl Connector for ManualConnector {
         Ok(Delivery::Sent)
     }
 
-    fn set_queued(&mut self, nr_queued: u64) {
-        self.published_queued = nr_queued;
+    fn set_held(&mut self, nr_held: u64) {
+        self.published_held = nr_held;
     }
 
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
@@ -99,7 +99,7 @@ impl Connector for ManualConnector {
     fn counters(&self) -> Counters {
         Counters {
             user_dispatches: self.dispatched.len() as u64,
-            nr_scheduled: self.published_queued,
+            nr_scheduled: self.published_held,
             ..Counters::default()
         }
     }
@@ -156,8 +156,8 @@ impl PolicyCycler {
         let mut ctx = crate::Context::new(&mut self.connector);
         let dispatch = policy.pick_next(&mut ctx).expect("the policy holds tasks");
         let task = QueuedTask {
-            pid: dispatch.pid,
-            vtime: dispatch.vtime,
+            pid: dispatch.pid(),
+            vtime: dispatch.vtime(),
             ..self.template
         };
         let task = self.next_task(task);

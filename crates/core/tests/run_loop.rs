@@ -26,19 +26,19 @@ impl Policy for Recorder {
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
         let t = self.queue.pop_front()?;
         self.picks += 1;
-        Some(t.dispatch(CpuTarget::Any, 1_000))
+        Some(t.dispatch(CpuTarget::Any, 10_000, t.vtime))
     }
     fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
         self.exits.push(pid);
         self.queue.retain(|t| t.pid != pid);
     }
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
 
 fn pids(dispatched: &[Dispatch]) -> Vec<Pid> {
-    dispatched.iter().map(|d| d.pid).collect()
+    dispatched.iter().map(|d| d.pid()).collect()
 }
 
 #[test]
@@ -55,9 +55,9 @@ fn a_round_delivers_events_and_dispatches_answers() {
     assert!(conn
         .dispatched
         .iter()
-        .all(|d| d.enq_seq == d.pid as u64 * 10));
-    assert_eq!(policy.nr_queued(), 0);
-    assert_eq!(conn.published_queued, 0);
+        .all(|d| d.enq_seq() == d.pid() as u64 * 10));
+    assert_eq!(policy.nr_held(), 0);
+    assert_eq!(conn.published_held, 0);
     assert_eq!(conn.yields, 1);
 }
 
@@ -74,7 +74,7 @@ fn an_undeliverable_dispatch_is_held_and_retried_first() {
     assert_eq!(pids(&rl.connector().dispatched), vec![1]);
     assert_eq!(rl.policy().picks, 2);
     assert_eq!(
-        rl.connector().published_queued,
+        rl.connector().published_held,
         2,
         "held dispatch counts as still held"
     );
@@ -122,7 +122,7 @@ fn batches_are_bounded() {
     rl.step().unwrap();
     assert_eq!(rl.stats().enqueued, 4);
     assert_eq!(rl.connector().dispatched.len(), 3);
-    assert_eq!(rl.connector().published_queued, 1);
+    assert_eq!(rl.connector().published_held, 1);
     for _ in 0..3 {
         rl.step().unwrap();
     }

@@ -93,6 +93,11 @@ pub fn parse_interval(text: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// The shortest slice or quantum option a binary accepts (µs): [`Dispatch::MIN_SLICE_NS`](rustland_core::Dispatch::MIN_SLICE_NS).
+pub const MIN_SLICE_US: u64 = rustland_core::Dispatch::MIN_SLICE_NS / 1000;
+/// The longest slice or quantum option a binary accepts (µs): [`Dispatch::MAX_SLICE_NS`](rustland_core::Dispatch::MAX_SLICE_NS).
+pub const MAX_SLICE_US: u64 = rustland_core::Dispatch::MAX_SLICE_NS / 1000;
+
 /// Shortest accepted non-zero `--direct-wakeup-us`, in microseconds (the connector's bound).
 pub const MIN_DIRECT_WAKEUP_US: u64 = rustland_core::DIRECT_WAKEUP_MIN_NS / 1000;
 /// Longest accepted `--direct-wakeup-us`, in microseconds (the connector's bound).

@@ -370,7 +370,7 @@ mod tests {
             self.log.borrow_mut().dispatched += 1;
             Ok(Delivery::Sent)
         }
-        fn set_queued(&mut self, _: u64) {}
+        fn set_held(&mut self, _: u64) {}
         fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
             if let Some(faults) = &self.faults {
                 faults.set(faults.get() + 1);
@@ -433,10 +433,10 @@ mod tests {
             if Some(self.picked) == self.panic_at {
                 panic!("bad policy");
             }
-            Some(task.dispatch(CpuTarget::Any, 1000))
+            Some(task.dispatch(CpuTarget::Any, 10_000, task.vtime))
         }
         fn on_exit(&mut self, _: Pid, _: &mut Context<'_>) {}
-        fn nr_queued(&self) -> usize {
+        fn nr_held(&self) -> usize {
             self.queue.len()
         }
     }

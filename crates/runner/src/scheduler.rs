@@ -88,8 +88,8 @@ impl<P: Policy> Policy for TestPanic<P> {
     fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>) {
         self.policy.on_exit(pid, ctx)
     }
-    fn nr_queued(&self) -> usize {
-        self.policy.nr_queued()
+    fn nr_held(&self) -> usize {
+        self.policy.nr_held()
     }
     fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
         self.policy.metrics(report)

@@ -28,7 +28,7 @@ impl Connector for IdleSession {
     fn try_dispatch(&mut self, _: &Dispatch) -> Result<Delivery, ConnectorError> {
         Ok(Delivery::Sent)
     }
-    fn set_queued(&mut self, _: u64) {}
+    fn set_held(&mut self, _: u64) {}
     fn yield_cpu(&mut self) -> Result<(), ConnectorError> {
         std::thread::sleep(Duration::from_millis(1));
         match &mut self.rounds_until_restart {
@@ -84,7 +84,7 @@ impl Policy for Nothing {
         None
     }
     fn on_exit(&mut self, _: Pid, _: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         0
     }
 }

@@ -1131,29 +1131,29 @@ impl Simulator {
     }
 
     fn apply_dispatch(&mut self, d: &Dispatch) {
-        let Some(idx) = self.task_index(d.pid) else {
+        let Some(idx) = self.task_index(d.pid()) else {
             self.counters.cancelled_dispatches += 1;
             return;
         };
         let t = idx as u32;
         let default_slice = self.cfg.default_slice_ns;
         let task = &mut self.tasks[idx];
-        if task.state != State::Queued || d.enq_seq != task.enq_seq {
+        if task.state != State::Queued || d.enq_seq() != task.enq_seq {
             self.counters.cancelled_dispatches += 1;
             return;
         }
         self.counters.user_dispatches += 1;
         task.user_dispatches += 1;
-        task.vtime = d.vtime;
+        task.vtime = d.vtime();
         task.state = State::Waiting;
-        if d.slice_ns > 0 {
-            task.slice_left = d.slice_ns;
+        if d.slice_ns() > 0 {
+            task.slice_left = d.slice_ns();
         } else if task.slice_left == 0 {
             task.slice_left = default_slice;
         }
         let (mask, prev) = (task.mask, task.prev_cpu);
-        let preempt = d.flags.contains(DispatchFlags::PREEMPT);
-        match d.target {
+        let preempt = d.flags().contains(DispatchFlags::PREEMPT);
+        match d.target() {
             CpuTarget::Cpu(cpu) => {
                 let cpu = if cpu < self.cfg.nr_cpus && mask & (1 << cpu) != 0 {
                     cpu
@@ -1169,10 +1169,10 @@ impl Simulator {
                 self.insert_local(cpu, t, preempt);
             }
             CpuTarget::Any => {
-                let kicked = self.insert_shared(t, d.vtime, mask, prev);
+                let kicked = self.insert_shared(t, d.vtime(), mask, prev);
                 // Like the BPF side: a task pinned to a CPU that runs a task later in vtime order preempts it.
                 let preempt =
-                    preempt || (mask.count_ones() == 1 && self.runs_later_than(mask, d.vtime));
+                    preempt || (mask.count_ones() == 1 && self.runs_later_than(mask, d.vtime()));
                 if preempt && !kicked {
                     // No idle CPU took it: preempt the allowed CPU whose task has run longest.
                     if let Some(cpu) = self.longest_running(mask) {
@@ -1260,8 +1260,8 @@ impl Connector for Simulator {
         Ok(Delivery::Sent)
     }
 
-    fn set_queued(&mut self, nr_queued: u64) {
-        self.held = nr_queued;
+    fn set_held(&mut self, nr_held: u64) {
+        self.held = nr_held;
     }
 
     /// Runs the simulated machine. First the round just done takes effect: the scheduler's CPU is busy for the

@@ -67,8 +67,8 @@ impl Policy for Withhold {
         self.inner.pick_next(ctx)
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
-        self.inner.nr_queued() + self.held.len()
+    fn nr_held(&self) -> usize {
+        self.inner.nr_held() + self.held.len()
     }
 }
 
@@ -154,12 +154,13 @@ impl Policy for Twice {
         if let Some(d) = self.again.take() {
             return Some(d);
         }
-        let d = self.queue.pop()?.dispatch(CpuTarget::Any, MS);
+        let t = self.queue.pop()?;
+        let d = t.dispatch(CpuTarget::Any, MS, t.vtime);
         self.again = Some(d);
         Some(d)
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len() + usize::from(self.again.is_some())
     }
 }
@@ -206,10 +207,11 @@ impl Policy for ToCpu {
         self.queue.push(task);
     }
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
-        Some(self.queue.pop()?.dispatch(CpuTarget::Cpu(self.cpu), MS))
+        let t = self.queue.pop()?;
+        Some(t.dispatch(CpuTarget::Cpu(self.cpu), MS, t.vtime))
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -317,10 +319,10 @@ impl Policy for VtimeEcho {
         let t = self.queue.pop()?;
         self.counter += 7;
         self.last.insert(t.pid, self.counter);
-        Some(t.dispatch(CpuTarget::Any, MS).with_vtime(self.counter))
+        Some(t.dispatch(CpuTarget::Any, MS, self.counter))
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -405,13 +407,10 @@ impl Policy for ReverseVtime {
         }
         self.queue.sort_by_key(|t| t.pid);
         let t = self.queue.remove(0);
-        Some(
-            t.dispatch(CpuTarget::Any, 10 * MS)
-                .with_vtime(1_000 - t.pid as u64),
-        )
+        Some(t.dispatch(CpuTarget::Any, 10 * MS, 1_000 - t.pid as u64))
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -467,7 +466,7 @@ impl Policy for ToPrev {
     }
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
         let t = self.queue.pop()?;
-        let d = t.dispatch(CpuTarget::Cpu(t.prev_cpu), 20 * MS);
+        let d = t.dispatch(CpuTarget::Cpu(t.prev_cpu), 20 * MS, t.vtime);
         Some(if Some(t.pid) == self.urgent {
             d.with_flags(DispatchFlags::PREEMPT)
         } else {
@@ -475,7 +474,7 @@ impl Policy for ToPrev {
         })
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -643,7 +642,7 @@ impl Policy for Chaos {
             let _ = ctx.pick_idle_cpu(&task); // claimed and not used
         }
         let slice = [0, 50 * US, 3 * MS][self.next(3) as usize];
-        let mut d = task.dispatch(target, slice).with_vtime(self.next(1000));
+        let mut d = task.dispatch(target, slice, self.next(1000));
         if self.next(5) == 0 {
             d = d.with_flags(DispatchFlags::PREEMPT);
         }
@@ -658,7 +657,7 @@ impl Policy for Chaos {
     fn on_exit(&mut self, pid: Pid, _ctx: &mut Context<'_>) {
         self.queue.retain(|t| t.pid != pid);
     }
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -741,10 +740,11 @@ impl Policy for Spammer {
         self.first.get_or_insert(task);
     }
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
-        Some(self.first?.dispatch(CpuTarget::Any, MS))
+        let t = self.first?;
+        Some(t.dispatch(CpuTarget::Any, MS, t.vtime))
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         0
     }
 }

@@ -31,7 +31,7 @@ fn fifo_dispatches_in_arrival_order() {
         .policy
         .dispatched
         .iter()
-        .map(|d| (d.pid, d.enq_seq))
+        .map(|d| (d.pid(), d.enq_seq()))
         .collect();
     assert!(dispatched.len() > 1000, "{}", dispatched.len());
     assert_eq!(dispatched[..], arrived[..dispatched.len()]);
@@ -40,8 +40,8 @@ fn fifo_dispatches_in_arrival_order() {
         .policy
         .dispatched
         .iter()
-        .filter(|d| d.target == CpuTarget::Any)
-        .map(|d| d.vtime)
+        .filter(|d| d.target() == CpuTarget::Any)
+        .map(|d| d.vtime())
         .collect();
     assert!(vtimes.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(out.report.counters.cancelled_dispatches, 0);
@@ -232,9 +232,9 @@ fn vruntime_state_stays_bounded_after_100k_short_lived_tasks() {
 #[test]
 fn fifo_and_rr_see_every_exit_of_100k_short_lived_tasks() {
     let fifo = check_every_exit_reaches_the_policy(Fifo::default());
-    assert!(fifo.nr_queued() <= 10);
+    assert!(fifo.nr_held() <= 10);
     let rr = check_every_exit_reaches_the_policy(RoundRobin::default());
-    assert!(rr.nr_queued() <= 10);
+    assert!(rr.nr_held() <= 10);
 }
 
 #[test]

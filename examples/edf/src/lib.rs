@@ -11,7 +11,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use rustland_core::{ConfigError, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask};
+use rustland_core::{ConfigError, Context, CpuTarget, Dispatch, Pid, Policy, QueuedTask, TaskRef};
 
 /// Settings of the [`Edf`] policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,17 +32,10 @@ impl Default for EdfConfig {
 }
 
 impl EdfConfig {
-    /// Checks both values lie between 10 µs and 1 s.
+    /// Checks both values lie in the slice bounds of a [`Dispatch`] (10 µs to 1 s).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let (min, max) = (10_000, 1_000_000_000);
-        ConfigError::check_range(
-            "relative-deadline",
-            self.relative_deadline_ns,
-            min,
-            max,
-            "ns",
-        )?;
-        ConfigError::check_range("slice", self.slice_ns, min, max, "ns")
+        ConfigError::check_slice("relative-deadline", self.relative_deadline_ns)?;
+        ConfigError::check_slice("slice", self.slice_ns)
     }
 }
 
@@ -51,9 +44,7 @@ impl EdfConfig {
 struct Queued {
     deadline: u64,
     arrival: u64,
-    pid: Pid,
-    enq_seq: u64,
-    prev_cpu: u32,
+    task: TaskRef,
 }
 
 /// The earliest-deadline-first policy. See the [crate docs](crate).
@@ -92,31 +83,25 @@ impl Policy for Edf {
         self.queue.push(Reverse(Queued {
             deadline: ctx.now_ns() + relative,
             arrival: self.arrivals,
-            pid: task.pid,
-            enq_seq: task.enq_seq,
-            prev_cpu: task.prev_cpu,
+            task: task.task_ref(),
         }));
     }
 
     fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
         let Reverse(next) = self.queue.pop()?;
-        let target = match ctx.pick_idle_cpu_for(next.pid, next.prev_cpu) {
+        let target = match ctx.pick_idle_cpu(next.task) {
             Some(cpu) => CpuTarget::Cpu(cpu),
             None => CpuTarget::Any,
         };
-        Some(Dispatch {
-            pid: next.pid,
-            target,
-            slice_ns: self.config.slice_ns,
-            vtime: next.deadline,
-            flags: Default::default(),
-            enq_seq: next.enq_seq,
-        })
+        Some(
+            next.task
+                .dispatch(target, self.config.slice_ns, next.deadline),
+        )
     }
 
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
 
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -141,9 +126,9 @@ mod tests {
         edf.on_enqueue(heavy, &mut ctx);
         let first = edf.pick_next(&mut ctx).unwrap();
         let second = edf.pick_next(&mut ctx).unwrap();
-        assert_eq!((first.pid, second.pid), (2, 1));
-        assert_eq!(first.vtime, 1_000_000 + 10_000_000 / 4);
-        assert_eq!(second.vtime, 1_000_000 + 10_000_000);
+        assert_eq!((first.pid(), second.pid()), (2, 1));
+        assert_eq!(first.vtime(), 1_000_000 + 10_000_000 / 4);
+        assert_eq!(second.vtime(), 1_000_000 + 10_000_000);
         assert!(edf.pick_next(&mut ctx).is_none());
     }
 }

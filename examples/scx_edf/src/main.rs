@@ -16,13 +16,13 @@ static ALLOCATOR: LockedArenaAllocator = LockedArenaAllocator::new();
 #[command(name = "scx_edf")]
 struct Cli {
     /// Relative deadline of a nice-0 task, in microseconds (heavier tasks get shorter ones).
-    #[arg(short = 'd', long, value_name = "US", default_value_t = 10_000,
-          value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    #[arg(short = 'd', long, value_name = "US", default_value_t = EdfConfig::default().relative_deadline_ns / 1000,
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     deadline_us: u64,
 
     /// Slice of every task, in microseconds.
-    #[arg(short = 's', long, value_name = "US", default_value_t = 5_000,
-          value_parser = clap::value_parser!(u64).range(10..=1_000_000))]
+    #[arg(short = 's', long, value_name = "US", default_value_t = EdfConfig::default().slice_ns / 1000,
+          value_parser = clap::value_parser!(u64).range(cli::MIN_SLICE_US..=cli::MAX_SLICE_US))]
     slice_us: u64,
 
     #[command(flatten)]

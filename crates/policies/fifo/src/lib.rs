@@ -20,24 +20,13 @@ pub struct FifoConfig {
 }
 
 impl FifoConfig {
-    /// Shortest accepted slice (ns).
-    pub const MIN_SLICE_NS: u64 = 10_000;
-    /// Longest accepted slice (ns).
-    pub const MAX_SLICE_NS: u64 = 1_000_000_000;
-
-    /// Checks that both slices lie in `MIN_SLICE_NS..=MAX_SLICE_NS` and that `min_slice_ns <= slice_ns`.
+    /// Checks that both slices lie in the bounds of a [`Dispatch`] and that `min_slice_ns <= slice_ns`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::check_range(
-            "slice",
-            self.slice_ns,
-            Self::MIN_SLICE_NS,
-            Self::MAX_SLICE_NS,
-            "ns",
-        )?;
+        ConfigError::check_slice("slice", self.slice_ns)?;
         ConfigError::check_range(
             "min-slice",
             self.min_slice_ns,
-            Self::MIN_SLICE_NS,
+            Dispatch::MIN_SLICE_NS,
             self.slice_ns,
             "ns",
         )
@@ -116,14 +105,14 @@ impl Policy for Fifo {
             }
         };
         self.next_order += 1;
-        Some(task.dispatch(target, slice).with_vtime(self.next_order))
+        Some(task.dispatch(target, slice, self.next_order))
     }
 
     /// FIFO keeps no per-task state; a queued copy of an exited task is dispatched and then cancelled by the
     /// kernel side, which costs less than searching the queue on every exit.
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
 
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 
@@ -148,10 +137,10 @@ mod tests {
         }
         let picks: Vec<Dispatch> = std::iter::from_fn(|| fifo.pick_next(&mut ctx)).collect();
         assert_eq!(
-            picks.iter().map(|d| d.pid).collect::<Vec<_>>(),
+            picks.iter().map(|d| d.pid()).collect::<Vec<_>>(),
             vec![5, 9, 2, 7]
         );
-        assert!(picks.windows(2).all(|w| w[0].vtime < w[1].vtime));
+        assert!(picks.windows(2).all(|w| w[0].vtime() < w[1].vtime()));
     }
 
     #[test]
@@ -162,14 +151,14 @@ mod tests {
         fifo.on_enqueue(queued_task(1, 1), &mut ctx);
         fifo.on_enqueue(queued_task(2, 1), &mut ctx);
         // Two waiting when the first is picked: 5 ms / 3.
-        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, 5_000_000 / 3);
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns(), 5_000_000 / 3);
         // One waiting: 5 ms / 2.
-        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns, 5_000_000 / 2);
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().slice_ns(), 5_000_000 / 2);
         for pid in 0..100 {
             fifo.on_enqueue(queued_task(pid, 1), &mut ctx);
         }
         assert_eq!(
-            fifo.pick_next(&mut ctx).unwrap().slice_ns,
+            fifo.pick_next(&mut ctx).unwrap().slice_ns(),
             FifoConfig::default().min_slice_ns
         );
     }
@@ -182,8 +171,11 @@ mod tests {
         let mut ctx = Context::new(&mut conn);
         fifo.on_enqueue(queued_task(1, 1), &mut ctx);
         fifo.on_enqueue(queued_task(2, 1), &mut ctx);
-        assert_eq!(fifo.pick_next(&mut ctx).unwrap().target, CpuTarget::Cpu(1));
-        assert_eq!(fifo.pick_next(&mut ctx).unwrap().target, CpuTarget::Any);
+        assert_eq!(
+            fifo.pick_next(&mut ctx).unwrap().target(),
+            CpuTarget::Cpu(1)
+        );
+        assert_eq!(fifo.pick_next(&mut ctx).unwrap().target(), CpuTarget::Any);
     }
 
     #[test]

@@ -19,20 +19,9 @@ pub struct RrConfig {
 }
 
 impl RrConfig {
-    /// Shortest accepted quantum (ns).
-    pub const MIN_QUANTUM_NS: u64 = 10_000;
-    /// Longest accepted quantum (ns).
-    pub const MAX_QUANTUM_NS: u64 = 1_000_000_000;
-
-    /// Checks that the quantum lies in `MIN_QUANTUM_NS..=MAX_QUANTUM_NS`.
+    /// Checks that the quantum lies in the slice bounds of a [`Dispatch`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::check_range(
-            "quantum",
-            self.quantum_ns,
-            Self::MIN_QUANTUM_NS,
-            Self::MAX_QUANTUM_NS,
-            "ns",
-        )
+        ConfigError::check_slice("quantum", self.quantum_ns)
     }
 }
 
@@ -70,11 +59,12 @@ impl RoundRobin {
         &self.config
     }
 
-    /// The quantum of `task`: the configured quantum scaled by its weight, never below the minimum.
+    /// The quantum of `task`: the configured quantum scaled by its weight, within the slice bounds of a
+    /// [`Dispatch`].
     pub fn quantum_of(&self, task: &QueuedTask) -> u64 {
         task.weight
             .scale(self.config.quantum_ns)
-            .clamp(RrConfig::MIN_QUANTUM_NS, RrConfig::MAX_QUANTUM_NS)
+            .clamp(Dispatch::MIN_SLICE_NS, Dispatch::MAX_SLICE_NS)
     }
 }
 
@@ -102,16 +92,13 @@ impl Policy for RoundRobin {
             .pick_idle_cpu(&task)
             .map_or(CpuTarget::Any, CpuTarget::Cpu);
         self.turn += 1;
-        Some(
-            task.dispatch(target, self.quantum_of(&task))
-                .with_vtime(self.turn),
-        )
+        Some(task.dispatch(target, self.quantum_of(&task), self.turn))
     }
 
     /// Round-robin keeps no per-task state; see [`Policy::on_exit`].
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
 
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 
@@ -147,11 +134,11 @@ mod tests {
         }
         let picks: Vec<Dispatch> = std::iter::from_fn(|| rr.pick_next(&mut ctx)).collect();
         assert_eq!(
-            picks.iter().map(|d| d.pid).collect::<Vec<_>>(),
+            picks.iter().map(|d| d.pid()).collect::<Vec<_>>(),
             vec![3, 1, 2]
         );
-        assert!(picks.windows(2).all(|w| w[0].vtime < w[1].vtime));
-        assert!(picks.iter().all(|d| d.target == CpuTarget::Any));
+        assert!(picks.windows(2).all(|w| w[0].vtime() < w[1].vtime()));
+        assert!(picks.iter().all(|d| d.target() == CpuTarget::Any));
     }
 
     #[test]
@@ -162,8 +149,8 @@ mod tests {
         let mut ctx = Context::new(&mut conn);
         rr.on_enqueue(queued_task(1, 1), &mut ctx);
         rr.on_enqueue(queued_task(2, 1), &mut ctx);
-        assert_eq!(rr.pick_next(&mut ctx).unwrap().target, CpuTarget::Cpu(1));
-        assert_eq!(rr.pick_next(&mut ctx).unwrap().target, CpuTarget::Any);
+        assert_eq!(rr.pick_next(&mut ctx).unwrap().target(), CpuTarget::Cpu(1));
+        assert_eq!(rr.pick_next(&mut ctx).unwrap().target(), CpuTarget::Any);
     }
 
     #[test]

@@ -51,25 +51,17 @@ pub struct VruntimeConfig {
 }
 
 impl VruntimeConfig {
-    /// Shortest accepted slice (ns).
-    pub const MIN_SLICE_NS: u64 = 10_000;
-    /// Longest accepted slice (ns).
-    pub const MAX_SLICE_NS: u64 = 1_000_000_000;
+    /// The largest accepted [`max_runtime_bonus_ns`](VruntimeConfig::max_runtime_bonus_ns): 10 s.
+    pub const MAX_RUNTIME_BONUS_NS: u64 = 10_000_000_000;
 
-    /// Checks the slices lie in `MIN_SLICE_NS..=MAX_SLICE_NS` with `min_slice_ns <= slice_ns`, and the runtime
+    /// Checks the slices lie in the bounds of a [`Dispatch`] with `min_slice_ns <= slice_ns`, and the runtime
     /// cap is at least one slice and at most 10 s.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::check_range(
-            "slice",
-            self.slice_ns,
-            Self::MIN_SLICE_NS,
-            Self::MAX_SLICE_NS,
-            "ns",
-        )?;
+        ConfigError::check_slice("slice", self.slice_ns)?;
         ConfigError::check_range(
             "min-slice",
             self.min_slice_ns,
-            Self::MIN_SLICE_NS,
+            Dispatch::MIN_SLICE_NS,
             self.slice_ns,
             "ns",
         )?;
@@ -77,7 +69,7 @@ impl VruntimeConfig {
             "max-runtime-bonus",
             self.max_runtime_bonus_ns,
             self.slice_ns,
-            10_000_000_000,
+            Self::MAX_RUNTIME_BONUS_NS,
             "ns",
         )
     }
@@ -247,21 +239,21 @@ impl Policy for Vruntime {
         let dispatch = match ctx.pick_idle_cpu(&task) {
             Some(cpu) => {
                 self.to_idle += 1;
-                task.dispatch(CpuTarget::Cpu(cpu), slice)
+                task.dispatch(CpuTarget::Cpu(cpu), slice, key.deadline)
             }
             // No idle CPU: a task that just woke and is owed CPU time takes one from a running task rather than
             // waiting for a slice to end; this is what keeps wakeup latency low under CPU-bound load.
             None if urgent && self.config.preempt_wakeups => {
                 self.preempting += 1;
-                task.dispatch(CpuTarget::Any, slice)
+                task.dispatch(CpuTarget::Any, slice, key.deadline)
                     .with_flags(DispatchFlags::PREEMPT)
             }
             None => {
                 self.to_any += 1;
-                task.dispatch(CpuTarget::Any, slice)
+                task.dispatch(CpuTarget::Any, slice, key.deadline)
             }
         };
-        Some(dispatch.with_vtime(key.deadline))
+        Some(dispatch)
     }
 
     /// Forgets the task's vruntime. Queued copies stay in the heap (removing them would cost O(n)); their
@@ -270,7 +262,7 @@ impl Policy for Vruntime {
         self.tasks.remove(&pid);
     }
 
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 
@@ -307,7 +299,7 @@ mod tests {
         p.on_enqueue(ran(2, 1, 0, 0, 100_000), &mut ctx);
         p.on_enqueue(ran(3, 1, 0, 0, 5_000_000), &mut ctx);
         let order: Vec<Pid> = std::iter::from_fn(|| p.pick_next(&mut ctx))
-            .map(|d| d.pid)
+            .map(|d| d.pid())
             .collect();
         assert_eq!(order, vec![2, 3, 1]);
     }
@@ -392,7 +384,7 @@ mod tests {
             p.on_enqueue(queued_task(pid, 1), &mut ctx);
         }
         // Every nice-0 pick of a batch gets the same slice, first or last.
-        assert!(std::iter::from_fn(|| p.pick_next(&mut ctx)).all(|d| d.slice_ns == 5_000_000));
+        assert!(std::iter::from_fn(|| p.pick_next(&mut ctx)).all(|d| d.slice_ns() == 5_000_000));
         p.on_enqueue(
             QueuedTask {
                 weight: Weight::new(200),
@@ -400,7 +392,7 @@ mod tests {
             },
             &mut ctx,
         );
-        assert_eq!(p.pick_next(&mut ctx).unwrap().slice_ns, 10_000_000);
+        assert_eq!(p.pick_next(&mut ctx).unwrap().slice_ns(), 10_000_000);
         p.on_enqueue(
             QueuedTask {
                 weight: Weight::new(1),
@@ -409,7 +401,7 @@ mod tests {
             &mut ctx,
         );
         assert_eq!(
-            p.pick_next(&mut ctx).unwrap().slice_ns,
+            p.pick_next(&mut ctx).unwrap().slice_ns(),
             VruntimeConfig::default().min_slice_ns
         );
     }
@@ -422,7 +414,7 @@ mod tests {
         let mut ctx = Context::new(&mut conn);
         // A task that just woke: deadline is now.
         p.on_enqueue(ran(1, 1, 0, 0, 0), &mut ctx);
-        assert_eq!(p.pick_next(&mut ctx).unwrap().vtime, 7_000_000_000);
+        assert_eq!(p.pick_next(&mut ctx).unwrap().vtime(), 7_000_000_000);
         // A low-weight hog with a large runtime since it last slept: pushed back, but at most the bound.
         let hog = QueuedTask {
             weight: Weight::new(1),
@@ -430,7 +422,7 @@ mod tests {
         };
         p.on_enqueue(hog, &mut ctx);
         assert_eq!(
-            p.pick_next(&mut ctx).unwrap().vtime,
+            p.pick_next(&mut ctx).unwrap().vtime(),
             7_000_000_000 + MAX_DEADLINE_OFFSET_NS
         );
     }
@@ -454,19 +446,19 @@ mod tests {
         };
         p.on_enqueue(hog, &mut ctx);
         let picks: Vec<Dispatch> = std::iter::from_fn(|| p.pick_next(&mut ctx)).collect();
-        assert_eq!(picks[0].target, CpuTarget::Cpu(1));
-        assert!(!picks[0].flags.contains(DispatchFlags::PREEMPT));
-        assert_eq!(picks[1].target, CpuTarget::Any);
-        assert!(picks[1].flags.contains(DispatchFlags::PREEMPT));
-        assert_eq!(picks[2].pid, 3);
-        assert!(!picks[2].flags.contains(DispatchFlags::PREEMPT));
+        assert_eq!(picks[0].target(), CpuTarget::Cpu(1));
+        assert!(!picks[0].flags().contains(DispatchFlags::PREEMPT));
+        assert_eq!(picks[1].target(), CpuTarget::Any);
+        assert!(picks[1].flags().contains(DispatchFlags::PREEMPT));
+        assert_eq!(picks[2].pid(), 3);
+        assert!(!picks[2].flags().contains(DispatchFlags::PREEMPT));
 
         let mut default = Vruntime::default();
         default.on_enqueue(ran(4, 1, 0, 0, 0), &mut ctx);
         assert!(!default
             .pick_next(&mut ctx)
             .unwrap()
-            .flags
+            .flags()
             .contains(DispatchFlags::PREEMPT));
     }
 

@@ -50,13 +50,10 @@ impl Policy for Fcfs {
     fn pick_next(&mut self, _ctx: &mut Context<'_>) -> Option<Dispatch> {
         let t = self.queue.pop_front()?;
         self.order += 1;
-        Some(
-            t.dispatch(CpuTarget::Any, self.slice_ns)
-                .with_vtime(self.order),
-        )
+        Some(t.dispatch(CpuTarget::Any, self.slice_ns, self.order))
     }
     fn on_exit(&mut self, _pid: Pid, _ctx: &mut Context<'_>) {}
-    fn nr_queued(&self) -> usize {
+    fn nr_held(&self) -> usize {
         self.queue.len()
     }
 }
@@ -100,8 +97,8 @@ impl<P: Policy> Policy for Recorder<P> {
         self.exits.push(pid);
         self.inner.on_exit(pid, ctx);
     }
-    fn nr_queued(&self) -> usize {
-        self.inner.nr_queued()
+    fn nr_held(&self) -> usize {
+        self.inner.nr_held()
     }
     fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
         self.inner.metrics(report)
