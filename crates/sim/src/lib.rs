@@ -29,6 +29,7 @@
 
 mod config;
 mod error;
+mod measure;
 mod report;
 mod rng;
 mod sim;

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use rustland_core::{Counters, ExitInfo, ExitKind, Pid};
 
-use crate::sim::Simulator;
+use crate::measure::RunFigures;
 
 /// Wakeup latency figures: the time from a task becoming runnable after a sleep (or after being created) to it
 /// starting to run. Percentiles use the nearest-rank method; all zero when there is no sample.
@@ -156,9 +156,10 @@ pub struct SimReport {
     pub counters: Counters,
 }
 
-pub(crate) fn build(sim: &Simulator) -> SimReport {
-    let elapsed = sim.elapsed_ns();
-    let nr_cpus = sim.nr_cpus_u32();
+/// Builds the report of a run from a snapshot of its measurements.
+pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
+    let elapsed = sim.elapsed_ns;
+    let nr_cpus = sim.nr_cpus;
     let per_cpu_time = (elapsed as f64 * nr_cpus as f64).max(1.0);
     let share = |ns: u64| {
         if elapsed == 0 {
@@ -168,7 +169,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         }
     };
 
-    let mut samples = sim.latencies.clone();
+    let mut samples = sim.meas.latencies.clone();
     samples.sort_unstable();
     let mut tasks = Vec::with_capacity(sim.tasks.len());
     let mut s = 0;
@@ -178,31 +179,33 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
             s += 1;
         }
         let lat: Vec<u64> = samples[start..s].iter().map(|&(_, ns)| ns).collect();
-        let end = if t.exited() { t.exited_ns } else { elapsed };
+        let st = t.stats;
+        let end = if t.exited { st.exited_ns } else { elapsed };
         tasks.push(TaskReport {
             pid: t.pid,
             comm: t.comm.to_string(),
             group: t.group as usize,
             weight: t.weight.get(),
-            runtime_ns: t.runtime_ns,
-            cpu_share: share(t.runtime_ns),
-            born_ns: t.born_ns,
-            lifetime_ns: end.saturating_sub(t.born_ns),
+            runtime_ns: st.runtime_ns,
+            cpu_share: share(st.runtime_ns),
+            born_ns: st.born_ns,
+            lifetime_ns: end.saturating_sub(st.born_ns),
             latency: Latency::from_sorted(&lat),
-            completed: t.completed + u64::from(t.exited()),
-            user_dispatches: t.user_dispatches,
-            kernel_dispatches: t.kernel_dispatches,
-            preemptions: t.preemptions,
-            max_wait_ns: t.max_wait_ns,
-            exited: t.exited(),
+            completed: st.completed + u64::from(t.exited),
+            user_dispatches: st.user_dispatches,
+            kernel_dispatches: st.kernel_dispatches,
+            preemptions: st.preemptions,
+            max_wait_ns: st.max_wait_ns,
+            exited: t.exited,
         });
     }
 
-    let mut group_samples: Vec<Vec<u64>> = vec![Vec::new(); sim.groups.len()];
+    let mut group_samples: Vec<Vec<u64>> = vec![Vec::new(); sim.meas.groups.len()];
     for &(t, ns) in &samples {
         group_samples[sim.tasks[t as usize].group as usize].push(ns);
     }
     let mut groups: Vec<GroupReport> = sim
+        .meas
         .groups
         .iter()
         .zip(&mut group_samples)
@@ -239,7 +242,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         .tasks
         .iter()
         .zip(&tasks)
-        .filter(|(t, r)| t.is_hog() && r.lifetime_ns > 0)
+        .filter(|(t, r)| t.hog && r.lifetime_ns > 0)
         .map(|(_, r)| r.runtime_ns as f64 / (r.weight as f64 * r.lifetime_ns as f64))
         .collect();
     let fairness = (hogs.len() >= 2).then(|| {
@@ -259,18 +262,18 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
     let totals = Totals {
         runtime_ns,
         utilisation: runtime_ns as f64 / per_cpu_time,
-        sched_cpu_ns: sim.stats.sched_cpu_ns,
-        sched_utilisation: sim.stats.sched_cpu_ns as f64 / per_cpu_time,
+        sched_cpu_ns: sim.meas.engine.sched_cpu_ns,
+        sched_utilisation: sim.meas.engine.sched_cpu_ns as f64 / per_cpu_time,
         latency: Latency::from_sorted(&all),
         completed: tasks.iter().map(|t| t.completed).sum(),
         max_wait_ns: tasks.iter().map(|t| t.max_wait_ns).max().unwrap_or(0),
         fairness,
         tasks: tasks.len() as u64,
-        exited: sim.stats.tasks_exited,
-        events: sim.stats.events,
-        sched_rounds: sim.stats.sched_rounds,
+        exited: sim.meas.engine.tasks_exited,
+        events: sim.meas.engine.events,
+        sched_rounds: sim.meas.engine.sched_rounds,
     };
-    let exit = rustland_core::Connector::exit_info(sim).unwrap_or(ExitInfo {
+    let exit = sim.exit.clone().unwrap_or(ExitInfo {
         kind: ExitKind::Done,
         code: 0,
         reason: "running".into(),
@@ -283,7 +286,7 @@ pub(crate) fn build(sim: &Simulator) -> SimReport {
         tasks,
         groups,
         totals,
-        counters: sim.counters_now(),
+        counters: sim.counters,
     }
 }
 
