@@ -30,6 +30,7 @@
 mod config;
 mod error;
 mod measure;
+mod render;
 mod report;
 mod rng;
 mod sim;
@@ -37,7 +38,8 @@ mod workload;
 
 pub use config::{SimConfig, MAX_CPUS};
 pub use error::{RunSimError, SimError};
-pub use report::{fmt_ns, render_comparison, GroupReport, Latency, SimReport, TaskReport, Totals};
+pub use render::{fmt_ns, render_comparison};
+pub use report::{GroupReport, Latency, SimReport, TaskReport, Totals};
 pub use sim::{Simulator, FIRST_PID, MAX_TASKS};
 pub use workload::{
     nice_to_weight, parse_duration, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload,

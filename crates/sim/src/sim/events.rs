@@ -7,7 +7,7 @@ use rustland_core::{EnqueueFlags, ExitInfo, ExitKind};
 
 use super::user::Sched;
 use super::{Simulator, NEVER};
-use crate::report;
+use crate::render;
 
 /// A kernel-side event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,7 +101,7 @@ impl Simulator {
             kind: ExitKind::Done,
             code: 0,
             reason: "simulation complete".into(),
-            message: format!("{} simulated", report::fmt_ns(self.now)),
+            message: format!("{} simulated", render::fmt_ns(self.now)),
         });
     }
 
@@ -133,8 +133,8 @@ impl Simulator {
                     "{}[{}] failed to run for {} (watchdog timeout {})",
                     t.comm,
                     t.pid,
-                    report::fmt_ns(waited),
-                    report::fmt_ns(self.cfg.watchdog_timeout_ns)
+                    render::fmt_ns(waited),
+                    render::fmt_ns(self.cfg.watchdog_timeout_ns)
                 );
                 self.finish();
                 self.exit = Some(ExitInfo {

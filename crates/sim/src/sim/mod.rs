@@ -12,8 +12,8 @@
 //!
 //! The submodules are parts of one state machine and call one another (a CPU that becomes free may hand itself
 //! to the scheduler; the scheduler's dispatches preempt CPUs), so they are one unit; outside it, the crate's
-//! module graph has no cycle: this module uses [`crate::measure`], [`crate::report`] and the configuration, and
-//! the report depends only on the measurements. [`Simulator::report`] hands the report a snapshot of them.
+//! module graph has no cycle: this module uses [`crate::measure`], [`crate::report`], [`crate::render`] and the
+//! configuration; the report depends only on the measurements. [`Simulator::report`] hands it a snapshot of them.
 
 mod connector;
 mod cpu;
@@ -28,6 +28,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use rustland_core::{Comm, Counters, Dispatch, Event, ExitInfo, Pid, Weight};
 
 use crate::measure::{Group, Measurements, RunFigures, TaskFacts};
+use crate::render;
 use crate::report::{self, SimReport};
 use crate::rng::Rng;
 use crate::{Behaviour, SimConfig, SimError, TaskKind, Workload};
@@ -273,7 +274,7 @@ fn check_task_count(config: &SimConfig, workload: &Workload) -> Result<(), SimEr
                 entry: spec.name.clone(),
                 message: format!(
                     "the workload would create more than {MAX_TASKS} tasks in {}; fork less often or run shorter",
-                    report::fmt_ns(config.duration_ns)
+                    render::fmt_ns(config.duration_ns)
                 ),
             });
         }
