@@ -47,10 +47,11 @@ impl Simulator {
         self.arm_cpu_stop(cpu);
     }
 
-    /// The BPF side's direct wakeup (see [`SimConfig::direct_wakeup_max_ns`](crate::SimConfig::direct_wakeup_max_ns)): the woken task goes to the head of
-    /// its previous CPU's local queue, the task running there right behind it with the rest of its slice. False if
-    /// the task does not qualify, an idle CPU could take it (the idle fast path comes first), or the CPU's task may
-    /// not be preempted.
+    /// The BPF side's direct wakeup (see
+    /// [`SimConfig::direct_wakeup_max_ns`](crate::SimConfig::direct_wakeup_max_ns)): the woken task goes to the
+    /// head of its previous CPU's local queue, the task running there right behind it with the rest of its slice.
+    /// False if the task does not qualify, an idle CPU could take it (the idle fast path comes first), or the CPU's
+    /// task may not be preempted.
     pub(super) fn direct_wakeup(&mut self, t: u32) -> bool {
         let (max, now) = (self.cfg.direct_wakeup_max_ns, self.now);
         let task = &self.tasks[t as usize];
