@@ -25,8 +25,7 @@ pub struct SimConfig {
     /// The kernel side dispatches a waking task directly to an idle allowed CPU, without asking user space
     /// (counted as a "kernel" dispatch). Turn off to make the policy see every wakeup.
     pub idle_fast_path: bool,
-    /// Slice given to kernel-side dispatches, and to user dispatches with `slice_ns == 0` when the task has no
-    /// remaining slice (ns). sched_ext's default is 20 ms.
+    /// Slice given to kernel-side dispatches (ns); user dispatches carry their own. sched_ext's default is 20 ms.
     pub default_slice_ns: u64,
     /// A runnable task that has not run for this long ends the run with
     /// [`ExitKind::Stall`](rustland_core::ExitKind::Stall) (ns).

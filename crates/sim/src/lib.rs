@@ -29,6 +29,9 @@
 
 mod config;
 mod error;
+mod file;
+mod measure;
+mod render;
 mod report;
 mod rng;
 mod sim;
@@ -36,11 +39,11 @@ mod workload;
 
 pub use config::{SimConfig, MAX_CPUS};
 pub use error::{RunSimError, SimError};
-pub use report::{fmt_ns, render_comparison, GroupReport, Latency, SimReport, TaskReport, Totals};
+pub use file::parse_duration;
+pub use render::{fmt_ns, render_comparison};
+pub use report::{GroupReport, Latency, SimReport, TaskReport, Totals};
 pub use sim::{Simulator, FIRST_PID, MAX_TASKS};
-pub use workload::{
-    nice_to_weight, parse_duration, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload,
-};
+pub use workload::{nice_to_weight, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload};
 
 use rustland_core::{Policy, RunLoop, RunReport};
 

@@ -1,4 +1,9 @@
 //! A small seeded pseudo-random generator (SplitMix64), so runs are reproducible without dependencies.
+//!
+//! Kept rather than a seeded `rand_pcg` or `rand_xoshiro`: the generator itself is the five lines of
+//! [`Rng::next_u64`] (a crate would replace only those, the workload distributions below stay ours), and a
+//! different stream would change every simulated figure for a given seed, those docs/benchmarks.md quotes
+//! among them.
 
 /// SplitMix64: fast, good enough statistical quality for workload jitter, and fully determined by its seed.
 #[derive(Clone, Debug)]

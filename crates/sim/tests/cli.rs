@@ -178,3 +178,69 @@ fn direct_wakeups_are_counted_when_turned_on() {
     assert_eq!(run(&[]), 0);
     assert!(run(&["--direct-wakeup", "500us"]) > 100);
 }
+
+#[test]
+fn json_output_holds_each_policys_report() {
+    let args = [
+        "--duration",
+        "100ms",
+        "--seed",
+        "3",
+        &workload("pipes.json"),
+    ];
+    let out = rl_sim(&[&["--json"], &args[..]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(doc["seed"], 3);
+    assert_eq!(doc["duration_ns"], 100_000_000);
+    let runs = doc["runs"].as_array().expect("a runs array");
+    let names: Vec<&str> = runs.iter().map(|r| r["policy"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fifo", "rr", "vruntime"]);
+    // The same figures as the text report of the same run.
+    let text = String::from_utf8(rl_sim(&args).stdout).unwrap();
+    let user_dispatches: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("dispatches: user="))
+        .map(|rest| rest.split(' ').next().unwrap().to_string())
+        .collect();
+    for (run, text_count) in runs.iter().zip(&user_dispatches) {
+        let report = &run["report"];
+        assert_eq!(report["exit"]["kind"], "Done");
+        assert_eq!(
+            report["counters"]["user_dispatches"].to_string(),
+            *text_count
+        );
+        let groups: Vec<&str> = report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(groups, ["pipe", "hog", "late"]);
+        assert!(report["totals"]["utilisation"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(user_dispatches.len(), 3);
+}
+
+#[test]
+fn json_output_of_a_stall_still_exits_with_code_2() {
+    let file = temp_file(
+        "stall-json.toml",
+        "[sim]\ncpus = 1\nwatchdog = \"5ms\"\nslice = \"50ms\"\n[[task]]\nname = \"hog\"\nkind = \"hog\"\ncount = 2\n",
+    );
+    let out = rl_sim(&[
+        "--json",
+        "--policy",
+        "fifo",
+        "--duration",
+        "1s",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(doc["runs"][0]["report"]["exit"]["kind"], "Stall");
+}

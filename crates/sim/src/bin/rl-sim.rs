@@ -1,5 +1,7 @@
-//! `rl-sim`: runs a bundled policy (or all of them) on a workload file in the simulator and prints a report.
+//! `rl-sim`: runs a bundled policy (or all of them) on a workload file in the simulator and prints a report, as
+//! text tables or (`--json`) as one JSON document.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,6 +11,7 @@ use rustland_policy_fifo::{Fifo, FifoConfig};
 use rustland_policy_rr::{RoundRobin, RrConfig};
 use rustland_policy_vruntime::{Vruntime, VruntimeConfig};
 use rustland_sim::{parse_duration, render_comparison, simulate, SimConfig, SimReport, Workload};
+use serde::Serialize;
 
 /// Run a rustland policy on a simulated machine and report CPU shares, wakeup latency, fairness and dispatches.
 #[derive(Debug, Parser)]
@@ -41,6 +44,34 @@ struct Args {
     /// Slice of the policy (fifo, vruntime) or quantum (rr), e.g. `5ms`; the policy's default otherwise.
     #[arg(long, value_parser = parse_duration)]
     slice: Option<u64>,
+    /// Print the reports as one JSON document (the settings and, per policy, its report and metrics) instead of
+    /// text tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    /// The seed of every run.
+    seed: u64,
+    /// CPUs simulated.
+    nr_cpus: u32,
+    /// Simulated time of each run (ns).
+    duration_ns: u64,
+    /// One per policy, in the order they ran.
+    runs: Vec<JsonRun<'a>>,
+}
+
+/// One policy's run in `--json` output.
+#[derive(Serialize)]
+struct JsonRun<'a> {
+    /// The policy's name.
+    policy: &'a str,
+    /// What the simulator measured.
+    report: &'a SimReport,
+    /// The policy's own metrics.
+    metrics: BTreeMap<&'static str, u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -93,12 +124,38 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         PolicyArg::All => &[PolicyArg::Fifo, PolicyArg::Rr, PolicyArg::Vruntime],
         ref one => std::slice::from_ref(one),
     };
+    let runs = policies
+        .iter()
+        .map(|&p| run_one(p, args.slice, &config, &workload))
+        .collect::<Result<Vec<_>, _>>()?;
+    let stalled = runs.iter().any(|r| r.report.exit.is_error());
+    if args.json {
+        let output = JsonOutput {
+            seed: config.seed,
+            nr_cpus: config.nr_cpus,
+            duration_ns: config.duration_ns,
+            runs: runs
+                .iter()
+                .map(|r| JsonRun {
+                    policy: r.name,
+                    report: &r.report,
+                    metrics: r.metrics.iter().copied().collect(),
+                })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&output)?);
+        return Ok(stalled);
+    }
     let mut reports = Vec::new();
-    for &p in policies {
-        let run = run_one(p, args.slice, &config, &workload)?;
+    for run in runs {
         print!("{}", run.report.render(run.name));
         if !run.metrics.is_empty() {
-            println!("policy {}:{}", run.name, run.metrics);
+            let pairs: String = run
+                .metrics
+                .iter()
+                .map(|(key, value)| format!(" {key}={value}"))
+                .collect();
+            println!("policy {}:{pairs}", run.name);
         }
         println!();
         reports.push((run.name, run.report));
@@ -111,15 +168,15 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         );
         print!("{}", render_comparison(&runs));
     }
-    Ok(reports.iter().any(|(_, r)| r.exit.is_error()))
+    Ok(stalled)
 }
 
 /// One policy's run.
 struct Run {
     name: &'static str,
     report: SimReport,
-    /// The policy's own metrics, as ` key=value` pairs.
-    metrics: String,
+    /// The policy's own metrics, in the order it reported them.
+    metrics: Vec<(&'static str, u64)>,
 }
 
 fn run_one(
@@ -131,10 +188,10 @@ fn run_one(
     fn go<P: Policy>(p: P, c: &SimConfig, w: &Workload) -> Result<Run, Box<dyn std::error::Error>> {
         let name = p.name();
         let outcome = simulate(p, c.clone(), w)?;
-        let mut metrics = String::new();
+        let mut metrics = Vec::new();
         outcome
             .policy
-            .metrics(&mut |key, value| metrics.push_str(&format!(" {key}={value}")));
+            .metrics(&mut |key, value| metrics.push((key, value)));
         Ok(Run {
             name,
             report: outcome.report,
