@@ -54,6 +54,8 @@ pub(crate) fn open_load_attach(opts: &Builder) -> Result<BpfConnector, BpfError>
     }
 }
 
+/// The steps that may fail, with the skeleton borrowing `object`: on an error it is dropped here, before the caller
+/// frees the storage.
 fn open_load_attach_in(
     opts: &Builder,
     object: &ObjectStorage,
