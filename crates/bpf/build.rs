@@ -1,4 +1,5 @@
-//! Compiles the BPF dispatcher (`src/bpf/main.bpf.c`) and generates its Rust skeleton and the bindings of the
+//! Compiles the BPF dispatcher (`src/bpf/main.bpf.c`, which includes the other `src/bpf/*.bpf.h` parts into one
+//! object) and generates its Rust skeleton and the bindings of the
 //! records shared with user space (`src/bpf/intf.h`).
 //!
 //! The `scx/*.h` headers and `vmlinux.h` come from the `scx_cargo` crate. A BPF-capable clang >= 16 is needed: set
@@ -51,6 +52,8 @@ fn find_clang() -> Result<String, String> {
 
 fn main() {
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
+    // The whole directory: main.bpf.c, the parts it includes and intf.h (a part added later is covered too).
+    println!("cargo:rerun-if-changed=src/bpf");
     let clang = match find_clang() {
         Ok(c) => c,
         Err(msg) => {

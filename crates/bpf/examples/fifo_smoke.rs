@@ -5,10 +5,15 @@
 //! ```
 //!
 //! Prints a `[fifo_smoke] user=.. kernel=.. ...` line every `--stats` seconds, restarts after a CPU hotplug
-//! (printing a line with `restarting`), stops on SIGINT/SIGTERM (or after `--run` seconds) printing `EXIT: ...`.
-//! Exit status: 0 after a requested stop, 1 after a kernel-side error exit or a failure.
+//! (printing a line with `restarting`), and stops after `--run` seconds or, without `--run`, when its standard input
+//! reaches end of file (Ctrl-D on a terminal; with nothing feeding stdin, e.g. `< /dev/null`, give `--run`),
+//! printing `EXIT: ...`. Exit status: 0 after a requested stop, 1 after a kernel-side error exit or a failure.
+//!
+//! It installs no signal handler: only the runner's binaries own the process's signals. Ctrl-C kills it, and the
+//! kernel detaches the scheduler when the process dies (without an `EXIT:` line).
 
 use std::collections::VecDeque;
+use std::io;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -118,6 +123,17 @@ fn print_stats(lp: &RunLoop<Fifo, BpfConnector>, prev: &mut rustland_core::Count
     *prev = c;
 }
 
+/// Requests the stop once standard input reaches end of file (or fails), from a thread of its own.
+fn stop_at_end_of_stdin(shutdown: ShutdownHandle) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name("stdin-watcher".into())
+        .spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            shutdown.request();
+        })
+        .map(drop)
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -128,13 +144,10 @@ fn main() -> ExitCode {
     };
 
     let shutdown = ShutdownHandle::new();
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        if let Err(e) = signal_hook::flag::register(sig, shutdown.as_flag().clone()) {
-            eprintln!("fifo_smoke: cannot install a signal handler: {e}");
+    // Started before the memory is locked, like every thread of a scheduler process (see `memory::lock_memory`).
+    if args.run.is_none() {
+        if let Err(e) = stop_at_end_of_stdin(shutdown.clone()) {
+            eprintln!("fifo_smoke: cannot start the stdin watcher: {e}");
             return ExitCode::FAILURE;
         }
     }

@@ -22,12 +22,16 @@
 //!
 //! This is the only crate of the workspace with `unsafe` code and libbpf.
 
+mod attach;
+mod builder;
 mod connector;
 mod env;
 mod error;
 mod exit;
+mod libbpf_log;
 pub mod memory;
 mod records;
+mod sys;
 
 #[allow(
     non_upper_case_globals,
@@ -58,6 +62,9 @@ mod bpf_skel {
     include!(concat!(env!("OUT_DIR"), "/bpf_skel.rs"));
 }
 
-pub use connector::{BpfConnector, Builder, DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
+pub use builder::Builder;
+pub use connector::BpfConnector;
 pub use env::{check_environment, running_scheduler};
-pub use error::BpfError;
+pub use error::{BpfError, Cause};
+/// Bounds of [`Builder::direct_wakeups`] (besides 0), shared with the simulator and the command line.
+pub use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};

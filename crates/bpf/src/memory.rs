@@ -13,13 +13,11 @@
 //!   other thread. No thread ever takes the other side's arena lock: a block freed by a thread of the other side
 //!   (a block crossed threads, or was allocated before the scheduler thread was marked) goes into a lock-free
 //!   deferred-free set that the arena's own side empties at its next allocation or free. The scheduler thread
-//!   therefore never waits for a lock held by a thread that it must schedule itself (a latent deadlock of the
-//!   reference implementation), and no other thread spins on a lock held by a preempted scheduler thread. Both
-//!   happened while cross-side frees still took the lock: in the VM, the scheduler thread spun on the shared lock
-//!   held by a preempted statistics thread waiting for it (watchdog ejection, 43 tasks stuck), and in partial mode
-//!   the statistics thread, a normal task that runs before the scheduler's CPU turns to SCHED_EXT tasks, spun
-//!   11.8 s on the scheduler's lock. Alignment is honoured for any layout. When an arena is exhausted, allocations
-//!   fall back to the system allocator and are counted ([`LockedArenaAllocator::fallback_allocations`]).
+//!   therefore never waits for a lock held by a thread that it must schedule itself, and no other thread spins on
+//!   a lock held by a preempted scheduler thread: either way the machine stalls until the watchdog ejects the
+//!   scheduler (docs/reliability.md, "Watchdog ejections from a lock shared with the statistics threads").
+//!   Alignment is honoured for any layout. When an arena is exhausted, allocations fall back to the system
+//!   allocator and are counted ([`LockedArenaAllocator::fallback_allocations`]).
 //! - [`lock_memory`]: raises `RLIMIT_MEMLOCK`, calls `mlockall(MCL_CURRENT | MCL_FUTURE)` (which faults the arenas
 //!   in), sets `/proc/sys/vm/compact_unevictable_allowed` to 0 so compaction leaves locked pages alone, and
 //!   returns a [`MemoryLock`] that restores the setting when dropped and counts page faults since the lock.

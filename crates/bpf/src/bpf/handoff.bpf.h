@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Part of main.bpf.c: the two rings between the BPF side and user space. Tasks go to user space as records in the
+ * @queued ring and into its custody (custody_seq); user space's dispatches come back through the @dispatched ring
+ * and are applied only if they answer the record user space holds now.
+ */
+
+/* Take a task out of user space's custody (it left our hands without a dispatch of user space). */
+static void custody_forget(struct task_ctx *tctx)
+{
+	if (tctx && __sync_lock_test_and_set(&tctx->custody_seq, 0))
+		stat_dec(nr_custody);
+}
+
+/* Hand @p to user space. Returns false if the ring is full. */
+static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	struct rl_queued_task *rec;
+	u64 seq = tctx->enq_seq + 1;
+	u64 flags = 0;
+
+	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
+	if (!rec)
+		return false;
+	/* The first task to wait starts the clock of usersched_unresponsive(). */
+	if (!__sync_fetch_and_add(&counters.nr_custody, 1))
+		user_progress_ns = now_ns();
+	tctx->enq_seq = seq;
+	/* Before the record is visible: the dispatch answering it must find it. */
+	__sync_lock_test_and_set(&tctx->custody_seq, seq);
+	if (enq_flags & SCX_ENQ_WAKEUP)
+		flags |= RL_ENQ_WAKEUP;
+	if (tctx->is_new)
+		flags |= RL_ENQ_NEW;
+	else if (!(enq_flags & SCX_ENQ_WAKEUP))
+		flags |= RL_ENQ_PREEMPTED;
+	tctx->is_new = false;
+	tctx->seen = true;
+
+	rec->kind = RL_MSG_QUEUED;
+	rec->pid = p->pid;
+	rec->prev_cpu = scx_bpf_task_cpu(p);
+	rec->nr_cpus_allowed = p->nr_cpus_allowed;
+	rec->flags = flags;
+	rec->start_ns = tctx->start_ns;
+	rec->stop_ns = tctx->stop_ns;
+	rec->exec_runtime_ns = tctx->exec_runtime_ns;
+	rec->weight = p->scx.weight;
+	rec->vtime = p->scx.dsq_vtime;
+	rec->enq_seq = seq;
+	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
+	/* Adaptive wakeup: only wakes user space if it sleeps waiting for this ring (see yield_cpu()). */
+	bpf_ringbuf_submit(rec, 0);
+	stat_inc(queued_sent);
+	dbg("rustland: queue pid=%d seq=%llu flags=0x%llx", p->pid, seq, flags);
+	return true;
+}
+
+/* Drop a stale dispatch. User space may have claimed its CPU from the idle mask for it: let that CPU idle properly. */
+static void cancel_dispatch(const struct rl_dispatch *d)
+{
+	stat_inc(cancelled_dispatches);
+	if (d->cpu != RL_CPU_ANY && d->cpu < nr_cpu_ids)
+		scx_bpf_kick_cpu(d->cpu, SCX_KICK_IDLE);
+}
+
+/* Apply one dispatch from user space. */
+static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
+{
+	const struct rl_dispatch *d;
+	struct task_struct *p;
+	struct task_ctx *tctx;
+	u32 pid;
+	s32 cpu;
+	bool preempt;
+
+	__sync_fetch_and_add(&dispatches_drained, 1);
+	d = bpf_dynptr_data(dynptr, 0, sizeof(*d));
+	if (!d)
+		return 0;
+
+	pid = d->pid;
+	p = bpf_task_from_pid(pid);
+	if (!p) {
+		cancel_dispatch(d);
+		return !scx_bpf_dispatch_nr_slots();
+	}
+	/* Applied only if it answers the record user space holds now (sequence numbers start at 1). */
+	tctx = lookup_task_ctx(p);
+	if (!tctx || !d->enq_seq || __sync_val_compare_and_swap(&tctx->custody_seq, d->enq_seq, 0) != d->enq_seq) {
+		bpf_task_release(p);
+		cancel_dispatch(d);
+		return !scx_bpf_dispatch_nr_slots();
+	}
+	stat_dec(nr_custody);
+
+	preempt = d->flags & RL_DISPATCH_PREEMPT;
+	cpu = d->cpu;
+	if (d->cpu == RL_CPU_ANY) {
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
+	} else if (cpu < 0 || cpu >= nr_cpu_ids || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr) ||
+		   (is_pinned(p) && cpu != scx_bpf_task_cpu(p))) {
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
+		stat_inc(bounced_dispatches);
+	} else if (is_pinned(p)) {
+		/* Its own CPU: through the shared DSQ all the same (see insert_shared()). */
+		insert_shared(p, d->slice_ns, d->vtime, 0, preempt);
+	} else {
+		insert_on_cpu(p, cpu, d->slice_ns, d->vtime, 0);
+		kick_target(cpu, preempt);
+	}
+	stat_inc(user_dispatches);
+	dbg("rustland: dispatch pid=%d cpu=%d vtime=%llu", pid, d->cpu, d->vtime);
+	bpf_task_release(p);
+
+	return !scx_bpf_dispatch_nr_slots();
+}
+
+/*
+ * Wake user space if it sleeps waiting for the @queued ring, whether or not a record is there: a record reserved
+ * and discarded advances the ring's producer position, which is what makes the ring readable to poll(2), and
+ * BPF_RB_FORCE_WAKEUP wakes the waiter however far behind the consumer is. User space skips discarded records.
+ */
+static void wake_user_ring(void)
+{
+	struct rl_queued_task *rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
+
+	if (rec)
+		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
+}
