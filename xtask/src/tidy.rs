@@ -18,6 +18,15 @@ const UNSAFE_ALLOWED: &[&str] = &["crates/bpf/", "xtask/src/bin/rl-guest.rs"];
 /// Crates whose `[lints]` repeat the workspace lints with `unsafe_code` relaxed, and the level they set it to.
 const OWN_LINTS: &[(&str, &str)] = &[("crates/bpf", "allow"), ("xtask", "deny")];
 
+/// The only crate that may install signal handlers: the runner, whose lifecycle owns SIGINT, SIGTERM and SIGHUP.
+const SIGNALS_ALLOWED: &str = "crates/runner/";
+
+/// Constants that two programs sharing no crate must both spell, each with why.
+const SHARED_CONSTANTS: &[(&str, &str)] = &[(
+    "SCHED_EXT",
+    "the kernel's policy number; the guest helper does not link the BPF crate",
+)];
+
 /// This file: it spells the patterns it looks for.
 const SELF: &str = "xtask/src/tidy.rs";
 
@@ -219,4 +228,159 @@ fn every_crate_has_the_workspace_lints() {
             }
         }
     }
+}
+
+/// A manifest, parsed.
+fn manifest(path: &Path) -> toml::Table {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.parse()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The workspace's members, as paths relative to the root.
+fn members() -> Vec<String> {
+    let workspace = manifest(&workspace_root().join("Cargo.toml"));
+    workspace["workspace"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn anyhow_only_in_binaries_and_xtask() {
+    let root = workspace_root();
+    let offending: Vec<String> = members()
+        .into_iter()
+        .filter(|m| m != "xtask" && root.join(m).join("src/lib.rs").exists())
+        .filter(|m| {
+            let toml = manifest(&root.join(m).join("Cargo.toml"));
+            ["dependencies", "build-dependencies"].iter().any(|table| {
+                toml.get(*table)
+                    .and_then(toml::Value::as_table)
+                    .is_some_and(|deps| deps.contains_key("anyhow"))
+            })
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "libraries depend on anyhow (give them a thiserror enum whose variants keep their #[source]): {offending:?}"
+    );
+}
+
+/// Whether a Rust line installs a signal handler (comments do not count).
+fn installs_signal_handler(line: &str) -> bool {
+    let code = code_part(line);
+    ["signal_hook::", "sigaction(", "libc::signal(", "ctrlc::"]
+        .iter()
+        .any(|p| code.contains(p))
+}
+
+#[test]
+fn signal_handler_detector_reads_code_not_comments() {
+    assert!(installs_signal_handler(
+        "    signal_hook::flag::register(SIGINT, flag)?;"
+    ));
+    assert!(installs_signal_handler("use signal_hook::consts::SIGTERM;"));
+    assert!(!installs_signal_handler(
+        "    /// The shared flag, e.g. for `signal_hook::flag::register`."
+    ));
+}
+
+#[test]
+fn signal_handlers_only_in_the_runner() {
+    let offending: Vec<String> = files_with(&[".rs"])
+        .iter()
+        .filter(|(rel, _)| !rel.starts_with(SIGNALS_ALLOWED))
+        .flat_map(|(rel, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| installs_signal_handler(l))
+                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "signal handlers outside {SIGNALS_ALLOWED}:\n{}",
+        offending.join("\n")
+    );
+}
+
+/// A constant a line defines, as `(name, value)`: `pub const NAME: T = VALUE;` on one line.
+fn constant_of(line: &str) -> Option<(&str, &str)> {
+    let code = code_part(line).trim();
+    let rest = code.strip_prefix("pub ").unwrap_or(code);
+    let rest = match rest.strip_prefix("pub(crate) ") {
+        Some(r) => r,
+        None => rest,
+    };
+    let rest = rest.strip_prefix("const ")?;
+    let (name, rest) = rest.split_once(':')?;
+    let (_, value) = rest.split_once('=')?;
+    let name = name.trim();
+    let value = value.trim().strip_suffix(';')?.trim();
+    name.chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        .then_some((name, value))
+}
+
+#[test]
+fn constant_parser_reads_one_line_definitions() {
+    assert_eq!(
+        constant_of("    pub const MIN_SLICE_NS: u64 = 10_000;"),
+        Some(("MIN_SLICE_NS", "10_000"))
+    );
+    assert_eq!(
+        constant_of("const SCHED_EXT: i32 = 7; // the policy"),
+        Some(("SCHED_EXT", "7"))
+    );
+    assert_eq!(constant_of("    const fn new() -> Self {"), None);
+    assert_eq!(constant_of("// const X: u32 = 1;"), None);
+}
+
+/// Test and benchmark files may spell their own unit shorthands (`MS`, `US`).
+fn is_test_code(rel: &str) -> bool {
+    rel.contains("/tests/") || rel.contains("/benches/")
+}
+
+#[test]
+fn constants_are_defined_once() {
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    let mut offending = Vec::new();
+    for (rel, text) in files_with(&[".rs"])
+        .iter()
+        .filter(|(r, _)| !is_test_code(r))
+    {
+        for (n, line) in text.lines().enumerate() {
+            let Some((name, value)) = constant_of(line) else {
+                continue;
+            };
+            let at = format!("{rel}:{}", n + 1);
+            // A slice bound belongs to core's Dispatch; elsewhere it is derived from it, never a new literal.
+            let literal = value.starts_with(|c: char| c.is_ascii_digit());
+            if (name.contains("SLICE") || name.contains("QUANTUM"))
+                && literal
+                && !rel.starts_with("crates/core/")
+            {
+                offending.push(format!(
+                    "{at}: {name} = {value} (derive it from Dispatch's bounds)"
+                ));
+            }
+            if SHARED_CONSTANTS.iter().any(|(shared, _)| *shared == name) {
+                continue;
+            }
+            if let Some((_, _, first)) = seen.iter().find(|(n2, v2, first)| {
+                n2 == name && v2 == value && !first.starts_with(&format!("{rel}:"))
+            }) {
+                offending.push(format!("{at}: {name} = {value} is also defined at {first}"));
+            }
+            seen.push((name.to_owned(), value.to_owned(), at));
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "constants written twice; define each once and refer to it:\n{}",
+        offending.join("\n")
+    );
 }
