@@ -187,12 +187,7 @@ fn lints_of(manifest: &toml::Table) -> Option<&toml::Table> {
 #[test]
 fn every_crate_has_the_workspace_lints() {
     let root = workspace_root();
-    let read = |path: &Path| -> toml::Table {
-        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        text.parse()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    };
-    let workspace = read(&root.join("Cargo.toml"));
+    let workspace = manifest(&root.join("Cargo.toml"));
     let ws = workspace["workspace"].as_table().unwrap();
     let ws_lints = ws["lints"].as_table().expect("[workspace.lints]");
     assert_eq!(
@@ -205,10 +200,10 @@ fn every_crate_has_the_workspace_lints() {
         Some("deny"),
         "every unsafe block says why it is sound"
     );
-    for member in ws["members"].as_array().unwrap() {
-        let member = member.as_str().unwrap();
-        let manifest = read(&root.join(member).join("Cargo.toml"));
-        let lints = lints_of(&manifest).unwrap_or_else(|| panic!("{member}: no [lints]"));
+    for member in members() {
+        let member = member.as_str();
+        let toml = manifest(&root.join(member).join("Cargo.toml"));
+        let lints = lints_of(&toml).unwrap_or_else(|| panic!("{member}: no [lints]"));
         match OWN_LINTS.iter().find(|(m, _)| *m == member) {
             None => assert_eq!(
                 lints.get("workspace").and_then(toml::Value::as_bool),
@@ -383,4 +378,122 @@ fn constants_are_defined_once() {
         "constants written twice; define each once and refer to it:\n{}",
         offending.join("\n")
     );
+}
+
+/// What code under a directory must not contain, and why: the "never does" of docs/architecture.md's code map.
+const FORBIDDEN_IN: &[(&str, &[&str], &str)] = &[
+    (
+        "crates/core/src/",
+        &["std::fs", "std::net", "std::thread", "std::time", "std::process", "println!", "eprintln!"],
+        "core does no I/O, starts no threads and has no clock of its own",
+    ),
+    (
+        "crates/sim/src/",
+        &["Instant", "SystemTime", "HashMap", "HashSet", "thread_rng"],
+        "the simulator has no wall clock, no unseeded randomness and no iteration-order-dependent containers",
+    ),
+    (
+        "crates/policies/",
+        &["std::fs", "std::net", "std::thread", "std::time", "println!", "eprintln!"],
+        "a policy does no I/O and reads time only from its Context",
+    ),
+];
+
+#[test]
+fn code_never_does_what_its_crate_must_not() {
+    let files = files_with(&[".rs"]);
+    let mut offending = Vec::new();
+    for (dir, patterns, why) in FORBIDDEN_IN {
+        for (rel, text) in files.iter().filter(|(rel, _)| rel.starts_with(dir)) {
+            for (n, line) in text.lines().enumerate() {
+                let code = code_part(line);
+                if let Some(p) = patterns.iter().find(|p| code.contains(**p)) {
+                    offending.push(format!("{rel}:{}: `{p}`: {why}", n + 1));
+                }
+            }
+        }
+    }
+    assert!(offending.is_empty(), "{}", offending.join("\n"));
+}
+
+/// Whether a source file is a program's entry point (a binary or an example), not a library's.
+fn is_program(rel: &str) -> bool {
+    rel.ends_with("/src/main.rs")
+        || rel.contains("/src/bin/")
+        || (rel.starts_with("crates/") && rel.contains("/examples/"))
+}
+
+#[test]
+fn only_programs_install_an_allocator() {
+    let offending: Vec<String> = files_with(&[".rs"])
+        .iter()
+        .filter(|(rel, _)| !is_program(rel))
+        .flat_map(|(rel, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| code_part(l).contains("#[global_allocator]"))
+                .map(move |(n, _)| format!("{rel}:{}", n + 1))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "a library installs a global allocator (it would also replace the allocator of build scripts and of \
+         every program that links it): {offending:?}"
+    );
+}
+
+/// The dependencies a member may have (`None`: any), and what it must never depend on.
+const DEPENDENCY_RULES: &[(&str, Option<&[&str]>, &[&str])] = &[
+    ("crates/core", Some(&["thiserror"]), &[]),
+    ("crates/policies/fifo", Some(&["rustland-core"]), &[]),
+    ("crates/policies/rr", Some(&["rustland-core"]), &[]),
+    (
+        "crates/policies/vruntime",
+        Some(&["rustland-core", "rustc-hash"]),
+        &[],
+    ),
+    ("examples/edf", Some(&["rustland-core"]), &[]),
+    (
+        "crates/sim",
+        None,
+        &["rustland-bpf", "rustland-runner", "libbpf-rs"],
+    ),
+];
+
+/// Crates that link libbpf: only crates/bpf may depend on them.
+const LIBBPF: &[&str] = &["libbpf-rs", "libbpf-sys", "libbpf-cargo"];
+
+/// The names in a manifest's `[dependencies]` and `[build-dependencies]`.
+fn dependencies_of(toml: &toml::Table) -> Vec<String> {
+    ["dependencies", "build-dependencies"]
+        .iter()
+        .filter_map(|t| toml.get(*t).and_then(toml::Value::as_table))
+        .flat_map(|deps| deps.keys().cloned())
+        .collect()
+}
+
+#[test]
+fn crates_depend_only_on_what_the_map_allows() {
+    let root = workspace_root();
+    let mut offending = Vec::new();
+    for member in members() {
+        let deps = dependencies_of(&manifest(&root.join(&member).join("Cargo.toml")));
+        if member != "crates/bpf" {
+            for dep in deps.iter().filter(|d| LIBBPF.contains(&d.as_str())) {
+                offending.push(format!(
+                    "{member} depends on {dep}: only crates/bpf links libbpf"
+                ));
+            }
+        }
+        let Some((_, allowed, never)) = DEPENDENCY_RULES.iter().find(|(m, ..)| *m == member) else {
+            continue;
+        };
+        for dep in &deps {
+            if allowed.is_some_and(|a| !a.contains(&dep.as_str())) || never.contains(&dep.as_str())
+            {
+                offending.push(format!("{member} depends on {dep}"));
+            }
+        }
+    }
+    assert!(offending.is_empty(), "{}", offending.join("\n"));
 }
