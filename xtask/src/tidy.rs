@@ -56,6 +56,26 @@ fn files_with(exts: &[&str]) -> Vec<(String, String)> {
     files
 }
 
+/// Every line, as `path:line: text`, of the files with one of `exts` that `in_scope` keeps, for which `matches`
+/// holds.
+fn lines_where(
+    exts: &[&str],
+    in_scope: impl Fn(&str) -> bool,
+    matches: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    files_with(exts)
+        .iter()
+        .filter(|(rel, _)| in_scope(rel))
+        .flat_map(|(rel, text)| {
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| matches(l))
+                .map(|(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -102,15 +122,11 @@ fn mentions_history(line: &str) -> bool {
 
 #[test]
 fn history_is_not_narrated_in_code() {
-    let offending: Vec<String> = files_with(&[".rs", ".c", ".h", ".sh", ".py"])
-        .iter()
-        .flat_map(|(rel, text)| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| mentions_history(l))
-                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
-        })
-        .collect();
+    let offending = lines_where(
+        &[".rs", ".c", ".h", ".sh", ".py"],
+        |_| true,
+        mentions_history,
+    );
     assert!(
         offending.is_empty(),
         "history (session or issue numbers) in code or output; move it to docs/benchmarks.md or \
@@ -132,16 +148,22 @@ fn history_detector_finds_numbered_sessions_and_issues_only() {
 
 /// Whether a Rust line holds unsafe code, declares foreign functions or allows either (comments do not count).
 fn has_unsafe_code(line: &str) -> bool {
+    code_contains_any(
+        line,
+        &[
+            "unsafe {",
+            "unsafe fn",
+            "unsafe impl",
+            "extern \"C\"",
+            "allow(unsafe_code)",
+        ],
+    )
+}
+
+/// Whether the code part of a Rust line (see [`code_part`]) contains one of `patterns`.
+fn code_contains_any(line: &str, patterns: &[&str]) -> bool {
     let code = code_part(line);
-    [
-        "unsafe {",
-        "unsafe fn",
-        "unsafe impl",
-        "extern \"C\"",
-        "allow(unsafe_code)",
-    ]
-    .iter()
-    .any(|p| code.contains(p))
+    patterns.iter().any(|p| code.contains(p))
 }
 
 #[test]
@@ -163,16 +185,11 @@ fn unsafe_detector_reads_code_not_comments() {
 
 #[test]
 fn unsafe_code_only_where_allowed() {
-    let offending: Vec<String> = files_with(&[".rs"])
-        .iter()
-        .filter(|(rel, _)| !UNSAFE_ALLOWED.iter().any(|a| rel.starts_with(a)))
-        .flat_map(|(rel, text)| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| has_unsafe_code(l))
-                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
-        })
-        .collect();
+    let offending = lines_where(
+        &[".rs"],
+        |rel| !UNSAFE_ALLOWED.iter().any(|a| rel.starts_with(a)),
+        has_unsafe_code,
+    );
     assert!(
         offending.is_empty(),
         "unsafe code outside {UNSAFE_ALLOWED:?}:\n{}",
@@ -267,10 +284,10 @@ fn anyhow_only_in_binaries_and_xtask() {
 
 /// Whether a Rust line installs a signal handler (comments do not count).
 fn installs_signal_handler(line: &str) -> bool {
-    let code = code_part(line);
-    ["signal_hook::", "sigaction(", "libc::signal(", "ctrlc::"]
-        .iter()
-        .any(|p| code.contains(p))
+    code_contains_any(
+        line,
+        &["signal_hook::", "sigaction(", "libc::signal(", "ctrlc::"],
+    )
 }
 
 #[test]
@@ -286,16 +303,11 @@ fn signal_handler_detector_reads_code_not_comments() {
 
 #[test]
 fn signal_handlers_only_in_the_runner() {
-    let offending: Vec<String> = files_with(&[".rs"])
-        .iter()
-        .filter(|(rel, _)| !rel.starts_with(SIGNALS_ALLOWED))
-        .flat_map(|(rel, text)| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| installs_signal_handler(l))
-                .map(move |(n, l)| format!("{rel}:{}: {}", n + 1, l.trim()))
-        })
-        .collect();
+    let offending = lines_where(
+        &[".rs"],
+        |rel| !rel.starts_with(SIGNALS_ALLOWED),
+        installs_signal_handler,
+    );
     assert!(
         offending.is_empty(),
         "signal handlers outside {SIGNALS_ALLOWED}:\n{}",
@@ -426,16 +438,11 @@ fn is_program(rel: &str) -> bool {
 
 #[test]
 fn only_programs_install_an_allocator() {
-    let offending: Vec<String> = files_with(&[".rs"])
-        .iter()
-        .filter(|(rel, _)| !is_program(rel))
-        .flat_map(|(rel, text)| {
-            text.lines()
-                .enumerate()
-                .filter(|(_, l)| code_part(l).contains("#[global_allocator]"))
-                .map(move |(n, _)| format!("{rel}:{}", n + 1))
-        })
-        .collect();
+    let offending = lines_where(
+        &[".rs"],
+        |rel| !is_program(rel),
+        |l| code_part(l).contains("#[global_allocator]"),
+    );
     assert!(
         offending.is_empty(),
         "a library installs a global allocator (it would also replace the allocator of build scripts and of \
