@@ -706,3 +706,45 @@ fn files_are_split_by_job() {
         offending.join("\n")
     );
 }
+
+/// Hosts the harness may spell: documentation examples and the SVG namespace, never a server it downloads from.
+fn is_placeholder_host(host: &str) -> bool {
+    host == "www.w3.org" || host.starts_with("example.") || host.contains(".example")
+}
+
+/// The hosts of the `http://` and `https://` URLs in a line.
+fn url_hosts(line: &str) -> impl Iterator<Item = &str> {
+    ["http://", "https://"].into_iter().flat_map(move |scheme| {
+        line.match_indices(scheme).map(move |(i, _)| {
+            let rest = &line[i + scheme.len()..];
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+                .next()
+                .unwrap_or("")
+        })
+    })
+}
+
+#[test]
+fn url_hosts_are_read_from_urls() {
+    let hosts: Vec<&str> =
+        url_hosts("URIs: http://mirror.example.org/debian https://a.b-c.net:80/x").collect();
+    assert_eq!(hosts, ["mirror.example.org", "a.b-c.net"]);
+    assert!(is_placeholder_host("mirror.example.org"));
+    assert!(is_placeholder_host("a.example"));
+    assert!(!is_placeholder_host("mirror.debian.net"));
+}
+
+#[test]
+fn the_harness_names_no_server_to_download_from() {
+    // The package mirror comes from the machine's apt sources at run time; crates come through cargo.
+    let offending = lines_where(
+        &[".rs", ".sh", ".py"],
+        |rel| rel.starts_with("xtask/"),
+        |l| url_hosts(l).any(|host| !is_placeholder_host(host)),
+    );
+    assert!(
+        offending.is_empty(),
+        "a download server written into the harness:\n{}",
+        offending.join("\n")
+    );
+}
