@@ -1,5 +1,5 @@
 //! Opening, loading and attaching the BPF object: the options go into its read-only data and ops struct, the
-//! kernel verifies and enables it, and the result becomes a [`BpfConnector`].
+//! kernel verifies and enables it, and the result becomes a [`BpfConnector`]: [`Builder::attach`].
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -41,8 +41,17 @@ impl ObjectStorage {
     }
 }
 
+impl Builder {
+    /// Checks the options and the environment, then opens, loads and attaches the scheduler.
+    pub fn attach(&self) -> Result<BpfConnector, BpfError> {
+        self.validate()?;
+        env::check_environment()?;
+        open_load_attach(self)
+    }
+}
+
 /// Opens, loads and attaches the scheduler described by `opts` (already validated), as the calling thread's.
-pub(crate) fn open_load_attach(opts: &Builder) -> Result<BpfConnector, BpfError> {
+fn open_load_attach(opts: &Builder) -> Result<BpfConnector, BpfError> {
     let object = ObjectStorage::new();
     match open_load_attach_in(opts, &object) {
         Ok((skel, link)) => BpfConnector::assemble(opts, skel, link, object),

@@ -1,8 +1,9 @@
-//! [`Builder`]: the named options of the BPF dispatcher, their checks, and the entry point that attaches it.
+//! [`Builder`]: the named options of the BPF dispatcher and their checks. [`Builder::attach`], which uses them,
+//! is in the `attach` module.
 
 use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
 
-use crate::{attach, env, BpfConnector, BpfError};
+use crate::BpfError;
 
 /// Longest ops name the kernel accepts, terminating NUL excluded (`SCX_OPS_NAME_LEN - 1`).
 pub(crate) const OPS_NAME_MAX: usize = 127;
@@ -161,13 +162,6 @@ impl Builder {
             );
         }
         Ok(())
-    }
-
-    /// Checks the options and the environment, then opens, loads and attaches the scheduler.
-    pub fn attach(&self) -> Result<BpfConnector, BpfError> {
-        self.validate()?;
-        env::check_environment()?;
-        attach::open_load_attach(self)
     }
 }
 
