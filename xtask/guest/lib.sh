@@ -8,10 +8,14 @@
 #   @@RL done                                the job finished
 # Other lines on fd 3 are program output (streamed by `vm-run`, logged always).
 #
+# /init calls rl_main, the one entry point: it runs the job that RL_MODE names
+# (test: the scenarios, run: `vm-run`, bench: `bench`, from bench.sh) between
+# the hello and done lines.
+#
 # Scenarios are shell functions named sc_<name>; the job lists them in
 # RL_SCENARIOS and they run in that order for each scheduler. A scenario reports
 # exactly one result with rl_result. To add one: write sc_<name> (use
-# need_running, sched_start, sched_stop, stat_sum, kmark/ejections_since) and
+# need_running, sched_attach, sched_stop, stat_sum, kmark/ejections_since) and
 # add its name to the scenario list on the host (xtask/src/vm.rs).
 
 RL_SCX=/sys/kernel/sched_ext
@@ -50,13 +54,15 @@ wait_for() {
     done
 }
 
-# Kernel log markers: kmark NAME, then ejections_since NAME lists sched_ext
-# disable/error/stall lines logged after the marker.
+# Kernel log markers: kmark NAME, then ejection_lines NAME lists the sched_ext
+# disable/error/stall lines logged after the marker, ejections_since NAME the
+# first three of them on one line.
 kmark() { echo "rustland: mark $1" >/dev/kmsg; }
 dmesg_since() { dmesg | awk -v m="rustland: mark $1" 'found { print } index($0, m) { found = 1 }'; }
-ejections_since() {
-    dmesg_since "$1" | grep -E 'sched_ext: .*(disabled|error|stall)|runnable task stall|watchdog failed' | head -n 3 | tr '\n' ' '
+ejection_lines() {
+    dmesg_since "$1" | grep -E 'sched_ext: .*(disabled|error|stall)|runnable task stall|watchdog failed'
 }
+ejections_since() { ejection_lines "$1" | head -n 3 | tr '\n' ' '; }
 
 # --- the scheduler process --------------------------------------------------
 
@@ -64,8 +70,11 @@ sched_alive() {
     [ -n "$RL_SCHED_PID" ] && [ -d /proc/$RL_SCHED_PID ] &&
         ! grep -q '^State:[[:space:]]*Z' /proc/$RL_SCHED_PID/status 2>/dev/null
 }
+# sched_attached: sched_ext is enabled with $RL_SCHED's ops (any ops with RL_ANY_OPS=1,
+# for binaries that name their ops otherwise)
 sched_attached() {
     [ "$(scx_state)" = enabled ] || return 1
+    [ "${RL_ANY_OPS:-0}" = 1 ] && return 0
     case "$(scx_ops)" in "${RL_SCHED}_"*) return 0 ;; *) return 1 ;; esac
 }
 attached_or_dead() { sched_attached || ! sched_alive; }
@@ -86,6 +95,20 @@ sched_start() {
     rl info started "$RL_SCHED" "pid=$RL_SCHED_PID" "$*"
 }
 
+# sched_wait_attached: wait up to RL_ATTACH_SECS for the scheduler to attach or
+# exit; true when it is attached and alive
+sched_wait_attached() {
+    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    sched_attached && sched_alive
+}
+# sched_attach ARGS...: start $RL_SCHED with --stats 1 ARGS and wait for it to
+# attach (see sched_wait_attached). A scheduler that exited is not reaped here:
+# the caller reports it.
+sched_attach() {
+    sched_start --stats 1 "$@"
+    sched_wait_attached
+}
+
 # sched_stop SIGNAL: signal the scheduler and wait for it, killing it after
 # RL_STOP_TIMEOUT s; exit status in RL_SCHED_RC (137 = had to be killed)
 sched_stop() {
@@ -98,6 +121,12 @@ sched_stop() {
     RL_SCHED_RC=$?
     kill "$watchdog" 2>/dev/null
     RL_SCHED_PID=
+}
+# sched_quit: stop the scheduler if it runs (SIGTERM), then wait up to 10 s for
+# sched_ext to be disabled
+sched_quit() {
+    if sched_alive; then sched_stop TERM; fi
+    wait_for 10 scx_disabled
 }
 
 out_lines() { wc -l <"$RL_SCHED_OUT"; }
@@ -143,9 +172,7 @@ sc_attach() {
     fi
     local t0
     t0=$(now)
-    sched_start --stats 1
-    wait_for "$RL_ATTACH_SECS" attached_or_dead
-    if sched_attached && sched_alive; then
+    if sched_attach; then
         rl_result attach pass "ops=$(scx_ops) after $(($(now) - t0))s"
     elif ! sched_alive; then
         wait "$RL_SCHED_PID"
@@ -298,7 +325,7 @@ sc_hotplug() {
     sleep 3
     echo 1 >"$online"
     sleep 3
-    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    sched_wait_attached
     sleep 2
     restarts=$(tail -n +"$from" "$RL_SCHED_OUT" | grep -c restarting)
     if ! sched_alive; then
@@ -344,11 +371,8 @@ fault_running() {
     local scenario=$1
     shift
     if sched_alive && sched_attached; then return 0; fi
-    if sched_alive; then sched_stop TERM; fi
-    wait_for 10 scx_disabled
-    sched_start --stats 1 "$@"
-    wait_for "$RL_ATTACH_SECS" attached_or_dead
-    sched_attached && sched_alive && return 0
+    sched_quit
+    sched_attach "$@" && return 0
     rl_result "$scenario" fail "could not start $RL_SCHED: state=$(scx_state) $(out_tail 3)"
     return 1
 }
@@ -532,9 +556,7 @@ sc_sigkill() {
         rl_result sigkill fail "state=$(scx_state) 5 s after SIGKILL"
         return
     fi
-    sched_start --stats 1
-    wait_for "$RL_ATTACH_SECS" attached_or_dead
-    if ! sched_attached || ! sched_alive; then
+    if ! sched_attach; then
         rl_result sigkill fail "disabled ${took} ms after SIGKILL, but a new start did not attach: $(out_tail 3)"
     elif [ "$took" -gt 1000 ]; then
         rl_result sigkill fail "state back to disabled only ${took} ms after SIGKILL (limit 1000 ms)"
@@ -545,7 +567,7 @@ sc_sigkill() {
 }
 
 sc_partial() {
-    if sched_alive; then sched_stop TERM; fi
+    sched_quit
     fault_running partial --partial || return
     local from ext norm ext_pol ext_on norm_pol norm_on done_ user fallback t0 hb took
     rl-guest ext sh -c 'while :; do :; done' &
@@ -593,8 +615,7 @@ sc_partial() {
 }
 
 sc_panic() {
-    if sched_alive; then sched_stop TERM; fi
-    wait_for 10 scx_disabled
+    sched_quit
     local pid rc alive start end
     export RUSTLAND_TEST_PANIC_AFTER=300
     sched_start --stats 1
@@ -661,16 +682,13 @@ sc_badcli() {
 # detach flips the kernel's static keys (live code patching), where multi-threaded TCG can leave a stale int3
 # behind (docs/reliability.md counts the kernel faults per boot).
 sc_cycles() {
-    if sched_alive; then sched_stop TERM; fi
-    wait_for 10 scx_disabled
+    sched_quit
     local i=0 load bad=
     while [ "$i" -lt "$RL_CYCLES" ] && [ -z "$bad" ]; do
         i=$((i + 1))
         (cd /tmp && stress-ng -c 2 -t 4s) >/dev/null 2>&1 &
         load=$!
-        sched_start --stats 1
-        wait_for "$RL_ATTACH_SECS" attached_or_dead
-        if ! sched_attached || ! sched_alive; then
+        if ! sched_attach; then
             bad="cycle $i: did not attach: state=$(scx_state) $(out_tail 3)"
         fi
         hackbench -g 2 -l 50 >/dev/null 2>&1
@@ -748,8 +766,7 @@ rl_run() {
         return
     fi
     eval "set -- $RL_RUN_ARGS"
-    sched_start --stats 1 "$@"
-    wait_for "$RL_ATTACH_SECS" attached_or_dead
+    sched_attach "$@"
     if ! sched_attached; then
         if sched_alive; then
             rl_result attach fail "not attached after ${RL_ATTACH_SECS}s: state=$(scx_state)"
@@ -793,11 +810,14 @@ rl_run() {
     sc_detach
 }
 
+# The entry point (called by /init): the job RL_MODE names, between hello and
+# done. `bench` is defined by bench.sh, which the bench job script appends.
 rl_main() {
     rl hello "$RL_NONCE" "$(uname -r)"
     case "$RL_MODE" in
     test) rl_test ;;
     run) rl_run ;;
+    bench) rl_bench ;;
     *) rl info error "unknown mode $RL_MODE" ;;
     esac
     rl done
