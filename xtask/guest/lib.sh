@@ -626,10 +626,9 @@ sc_panic() {
     while sched_alive && [ "$(now)" -lt "$end" ]; do
         hackbench -g 2 -l 20 >/dev/null 2>&1
     done
-    # The loop also ends if the process looked gone while it was exiting (seen once: the loop ended 3 s in, with
-    # the process found alive just after it), and an exiting scheduler frees its locked, pre-faulted arena, which
-    # under TCG on a busy host took more than 5 s once (CI, 6.18: detached and reported, still alive 4 s after the
-    # start): give an exiting process 20 s before calling it stuck, and name its state if it is.
+    # The loop can end while the process is still exiting, and an exiting scheduler frees its locked, pre-faulted
+    # arena, which under TCG on a busy host can take seconds (docs/reliability.md): give it 20 s before calling it
+    # stuck, and name its state if it is.
     wait_for 20 sched_dead
     if sched_alive; then
         rl_result panic fail "still running $(($(now) - start)) s after the start with RUSTLAND_TEST_PANIC_AFTER=300 ($(grep -m 1 '^State:' /proc/"$pid"/status 2>/dev/null | tr -s '\t ' ' ')): $(out_tail 3)"
