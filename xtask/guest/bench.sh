@@ -1,5 +1,6 @@
 # Guest side of `cargo xtask bench` (appended to the boot's job script, after
-# lib.sh is sourced, so it reuses lib.sh's helpers and replaces rl_main).
+# lib.sh is sourced, so it reuses lib.sh's helpers). It sets RL_MODE=bench:
+# lib.sh's rl_main then runs rl_bench.
 #
 # Extra tagged lines (parsed on the host by xtask/src/bench.rs):
 #   @@RL bench sample <phase> <sched> <workload> <rep> key=value...
@@ -23,7 +24,7 @@
 : "${RL_BENCH_HIST_US:=500000}"
 : "${RL_BENCH_WORKLOADS:=hackbench cyclictest hogs switch}"
 : "${RL_BENCH_TMP:=/tmp}"
-RL_BENCH_ANY_OPS=0
+RL_MODE=bench
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # CPU time (utime + stime, clock ticks) of the scheduler process, 0 without one
@@ -34,15 +35,12 @@ sched_ticks() {
         echo 0
     fi
 }
+# bench_attached: the phase's scheduler is attached (always true under the
+# default scheduler)
 bench_attached() {
     [ -n "$RL_SCHED_PID" ] || return 0
-    if [ "$RL_BENCH_ANY_OPS" = 1 ]; then
-        [ "$(scx_state)" = enabled ]
-    else
-        sched_attached
-    fi
+    sched_attached
 }
-bench_attached_or_dead() { bench_attached || ! sched_alive; }
 # metrc_ops FILE NAME: bogo ops/s (real time) of stressor NAME in stress-ng's --metrics-brief output
 metrc_ops() {
     awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
@@ -183,8 +181,8 @@ bench_phase() {
     RL_PHASE=$1
     RL_SCHED=${2:-}
     RL_BENCH_NAME=${2:-default}
-    RL_BENCH_ANY_OPS=0
-    [ "${3:-}" = any ] && RL_BENCH_ANY_OPS=1
+    RL_ANY_OPS=0
+    [ "${3:-}" = any ] && RL_ANY_OPS=1
     local reps=$RL_BENCH_REPEAT rep w pf0=0 pf1=0 ejections rc=0 exit_line= t0
     case $RL_PHASE in warmup*) reps=1 ;; esac
     rl info phase "$RL_PHASE: $RL_BENCH_NAME, $reps repetition(s)"
@@ -196,9 +194,7 @@ bench_phase() {
             return
         fi
         t0=$(now)
-        sched_start --stats 1
-        wait_for "$RL_ATTACH_SECS" bench_attached_or_dead
-        if ! bench_attached || ! sched_alive; then
+        if ! sched_attach; then
             rl bench status "$RL_PHASE" "$RL_BENCH_NAME" attached=0 "reason=not_attached_after_$(($(now) - t0))s"
             sed "s/^/$RL_BENCH_NAME| /" "$RL_SCHED_OUT" >&3
             sched_alive && sched_stop TERM
@@ -216,7 +212,7 @@ bench_phase() {
     done
     if [ -n "$RL_SCHED" ]; then
         pf1=$(stat_last pgfaults)
-        ejections=$(dmesg_since "bench-$RL_PHASE" | grep -cE 'sched_ext: .*(disabled|error|stall)|runnable task stall|watchdog failed')
+        ejections=$(ejection_lines "bench-$RL_PHASE" | grep -c '')
         local alive=0 att=0
         sched_alive && alive=1
         bench_attached && att=1
@@ -259,8 +255,3 @@ rl_bench() {
     bench_phase default-again
 }
 
-rl_main() {
-    rl hello "$RL_NONCE" "$(uname -r)"
-    rl_bench
-    rl done
-}

@@ -1,22 +1,21 @@
-//! A writer for the "newc" cpio format the kernel unpacks as initramfs.
+//! The initramfs archive: directories, files and symbolic links in the "newc" cpio format the kernel unpacks,
+//! written through the `cpio` crate. Entries get inode numbers in order, owner root and mtime 0, so the same
+//! inputs always give the same bytes.
 
 use std::io::{self, Write};
+
+use cpio::newc::{self, Builder};
 
 /// Writes a newc cpio archive entry by entry; [`CpioWriter::finish`] adds the trailer.
 pub struct CpioWriter<W: Write> {
     out: W,
-    written: u64,
     next_ino: u32,
 }
 
 impl<W: Write> CpioWriter<W> {
     /// Starts an archive on `out`.
     pub fn new(out: W) -> Self {
-        Self {
-            out,
-            written: 0,
-            next_ino: 1,
-        }
+        Self { out, next_ino: 1 }
     }
 
     /// Adds a directory (parents must be added first).
@@ -36,44 +35,22 @@ impl<W: Write> CpioWriter<W> {
 
     /// Writes the trailer and returns the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {
-        self.header("TRAILER!!!", 0, 0, 1, 0)?;
+        newc::trailer(&mut self.out)?;
         self.out.flush()?;
         Ok(self.out)
     }
 
     fn entry(&mut self, path: &str, mode: u32, nlink: u32, data: &[u8]) -> io::Result<()> {
-        let ino = self.next_ino;
-        self.next_ino += 1;
         let size = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large for cpio"))?;
-        self.header(path.trim_start_matches('/'), ino, mode, nlink, size)?;
-        self.write(data)?;
-        self.pad()
-    }
-
-    fn header(&mut self, name: &str, ino: u32, mode: u32, nlink: u32, size: u32) -> io::Result<()> {
-        let name_len = u32::try_from(name.len() + 1).expect("short path");
-        // magic, ino, mode, uid, gid, nlink, mtime, filesize, devmajor,
-        // devminor, rdevmajor, rdevminor, namesize, check
-        let header = format!(
-            "070701{ino:08x}{mode:08x}{:08x}{:08x}{nlink:08x}{:08x}{size:08x}{:08x}{:08x}{:08x}{:08x}{name_len:08x}{:08x}",
-            0, 0, 0, 0, 0, 0, 0, 0
-        );
-        self.write(header.as_bytes())?;
-        self.write(name.as_bytes())?;
-        self.write(&[0])?;
-        self.pad()
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.out.write_all(bytes)?;
-        self.written += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn pad(&mut self) -> io::Result<()> {
-        let pad = (4 - self.written % 4) % 4;
-        self.write(&[0u8; 3][..pad as usize])
+        let mut entry = Builder::new(path.trim_start_matches('/'))
+            .ino(self.next_ino)
+            .mode(mode)
+            .nlink(nlink)
+            .write(&mut self.out, size);
+        self.next_ino += 1;
+        entry.write_all(data)?;
+        entry.finish().map(drop)
     }
 }
 
@@ -95,6 +72,13 @@ mod tests {
         assert!(text.contains("bin/x\0"));
         assert!(text.contains("abcde"));
         assert!(text.contains("TRAILER!!!"));
+        // The first header in full: ino 1, mode 040755, uid/gid 0, nlink 2, mtime 0, size 0, devices 0, name
+        // "bin" (4 bytes with its NUL), check 0; then the name padded to 4 bytes.
+        let first = format!(
+            "070701{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}bin\0\0\0",
+            1, 0o040_755, 0, 0, 2, 0, 0, 0, 0, 0, 0, 4, 0
+        );
+        assert!(text.starts_with(&first), "{text:?}");
         // File header: mode 0100755 at offset 14..22 of the second header.
         let second = text.match_indices("070701").nth(1).unwrap().0;
         assert_eq!(&text[second + 14..second + 22], "000081ed");

@@ -17,8 +17,14 @@ use crate::util;
 
 /// The guest's /init: mounts, then runs the job with the scenario library.
 pub const INIT_SCRIPT: &str = include_str!("../guest/init.sh");
-/// Shell library with the tagged-output helpers and the scenarios.
-pub const LIB_SCRIPT: &str = include_str!("../guest/lib.sh");
+/// Shell library with the tagged-output helpers, the scenarios and the jobs: guest/lib.sh, scenarios.sh,
+/// faults.sh and main.sh joined into one file, the guest's /rustland/lib.sh.
+pub const LIB_SCRIPT: &str = concat!(
+    include_str!("../guest/lib.sh"),
+    include_str!("../guest/scenarios.sh"),
+    include_str!("../guest/faults.sh"),
+    include_str!("../guest/main.sh"),
+);
 
 /// Guest tools copied in from the host, with the package providing each.
 const GUEST_TOOLS: &[(&str, &str)] = &[

@@ -4,6 +4,7 @@
 //! schedulers are tested inside qemu on a Debian kernel that has it. See the
 //! "Running in a VM" section of the README.
 
+mod apt;
 mod bench;
 mod ci;
 mod cpio;

@@ -14,7 +14,7 @@ use crate::util;
 use crate::workspace::{self, Scheduler, Workspace};
 use crate::KernelArgs;
 
-/// The scenarios run for each scheduler, in order (see xtask/guest/lib.sh).
+/// The scenarios run for each scheduler, in order (see xtask/guest/scenarios.sh).
 /// Each needs a `sc_<name>` function in the guest library.
 pub const SCENARIOS: &[&str] = &[
     "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
@@ -551,7 +551,7 @@ mod tests {
         {
             assert!(
                 initramfs::LIB_SCRIPT.contains(&format!("\nsc_{s}() {{")),
-                "no sc_{s} in guest/lib.sh"
+                "no sc_{s} in the guest library (guest/scenarios.sh, faults.sh)"
             );
         }
     }

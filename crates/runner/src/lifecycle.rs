@@ -1,180 +1,15 @@
-//! Running a scheduler from attach to exit: signals, hotplug restarts, policy panics, and what the process
-//! prints and returns at the end.
+//! Running a scheduler from attach to exit: the attach / run / detach loop with transparent restarts after CPU
+//! hotplug and policy panics caught and reported.
 
-use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use rustland_core::{
-    Connector, Counters, ExitInfo, LoopConfig, Policy, RunLoop, ShutdownHandle, StopReason,
-};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use rustland_core::{Counters, LoopConfig, Policy, RunLoop, StopReason};
 
+use crate::error_chain::ErrorChain;
+use crate::outcome::Outcome;
+use crate::session::{AttachError, Session};
+use crate::signals::Signals;
 use crate::stats::{add_counters, PolicyFigures, Snapshot, StatsHub};
-
-/// Process exit codes of the scheduler binaries.
-pub mod exit_code {
-    /// Clean end: stopped by a signal, or the kernel side ended without an error.
-    pub const SUCCESS: u8 = 0;
-    /// The scheduler failed while running: an error exit from the kernel side (stall, BPF error), a policy panic,
-    /// or a connector failure. `Restart=on-failure` applies.
-    pub const FAILURE: u8 = 1;
-    /// Bad command line (clap's code).
-    pub const USAGE: u8 = 2;
-    /// This machine cannot run the scheduler: not root, no sched_ext in the kernel, or another sched_ext
-    /// scheduler is already enabled. Restarting will not help.
-    pub const UNSUPPORTED: u8 = 3;
-}
-
-/// A scheduler attached to the kernel: a [`Connector`] that can be detached again.
-pub trait Session: Connector + Sized {
-    /// What detaching can fail with.
-    type Error: std::error::Error + Send + Sync + 'static;
-
-    /// The kernel's debug dump after an error exit, if any.
-    fn exit_dump(&self) -> Option<String>;
-
-    /// Detaches the scheduler, returning how the kernel side ended if it recorded an exit.
-    fn detach(self) -> Result<Option<ExitInfo>, Self::Error>;
-}
-
-/// Why a scheduler could not be attached.
-#[derive(Debug, thiserror::Error)]
-pub enum AttachError {
-    /// This machine cannot run it (not root, no sched_ext, another scheduler enabled).
-    #[error("{0}")]
-    Unsupported(Box<dyn std::error::Error + Send + Sync>),
-    /// Opening, loading or attaching failed.
-    #[error("{0}")]
-    Failed(Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// The stop flag for the run loop, set by SIGINT, SIGTERM or SIGHUP, remembering which signal came.
-///
-/// Installed once per process and shared by every run after a hotplug restart, so signals keep working after a
-/// restart. A second signal while the first is being handled ends the process at once (exit code 1); the kernel
-/// detaches the scheduler when the process dies.
-#[derive(Clone, Debug)]
-pub struct Signals {
-    handle: ShutdownHandle,
-    last: Arc<AtomicUsize>,
-}
-
-impl Signals {
-    /// Installs the handlers. Only binaries call this (a library must not own the process's signals).
-    pub fn install() -> io::Result<Signals> {
-        let signals = Signals {
-            handle: ShutdownHandle::new(),
-            last: Arc::new(AtomicUsize::new(0)),
-        };
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            // Order matters: the conditional shutdown must see the flag before this delivery sets it.
-            signal_hook::flag::register_conditional_shutdown(
-                sig,
-                1,
-                Arc::clone(signals.handle.as_flag()),
-            )?;
-            signal_hook::flag::register_usize(sig, Arc::clone(&signals.last), sig as usize)?;
-            signal_hook::flag::register(sig, Arc::clone(signals.handle.as_flag()))?;
-        }
-        Ok(signals)
-    }
-
-    /// Signals that are never delivered (for tests): the handle can still be requested by hand.
-    pub fn none() -> Signals {
-        Signals {
-            handle: ShutdownHandle::new(),
-            last: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    /// The shutdown handle the signals set.
-    pub fn handle(&self) -> &ShutdownHandle {
-        &self.handle
-    }
-
-    /// The name of the last signal received, if any.
-    pub fn received(&self) -> Option<&'static str> {
-        match self.last.load(Ordering::Relaxed) as i32 {
-            0 => None,
-            SIGINT => Some("SIGINT"),
-            SIGTERM => Some("SIGTERM"),
-            SIGHUP => Some("SIGHUP"),
-            _ => Some("a signal"),
-        }
-    }
-}
-
-/// How a run ended.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Stopped on request (a signal, or the shutdown handle).
-    Stopped {
-        /// The signal that asked for it, if one did.
-        signal: Option<&'static str>,
-    },
-    /// The kernel side ended the scheduler.
-    KernelExit {
-        /// What the kernel recorded.
-        info: ExitInfo,
-        /// The kernel's debug dump, for error exits.
-        dump: Option<String>,
-    },
-    /// The policy panicked; the scheduler was detached.
-    PolicyPanic {
-        /// The policy's name.
-        policy: &'static str,
-        /// The panic message.
-        message: String,
-    },
-    /// The scheduler could not be attached.
-    AttachFailed(AttachError),
-    /// The run loop or detaching failed.
-    Failed(String),
-}
-
-impl Outcome {
-    /// The process exit code for this outcome (see [`exit_code`]).
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Stopped { .. } => exit_code::SUCCESS,
-            Outcome::KernelExit { info, .. } if !info.is_error() => exit_code::SUCCESS,
-            Outcome::AttachFailed(AttachError::Unsupported(_)) => exit_code::UNSUPPORTED,
-            Outcome::KernelExit { .. }
-            | Outcome::PolicyPanic { .. }
-            | Outcome::AttachFailed(AttachError::Failed(_))
-            | Outcome::Failed(_) => exit_code::FAILURE,
-        }
-    }
-
-    /// Writes the final report: an `EXIT: <reason>` line on `out` (stdout) for a scheduler that ran, an
-    /// `error: ...` line on `err` (stderr) otherwise; the kernel's debug dump goes to `err`.
-    pub fn report(&self, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
-        match self {
-            Outcome::Stopped { signal: Some(sig) } => writeln!(out, "EXIT: received {sig}"),
-            Outcome::Stopped { signal: None } => writeln!(out, "EXIT: shutdown requested"),
-            Outcome::KernelExit { info, dump } => {
-                if let Some(dump) = dump.as_deref().filter(|d| !d.trim().is_empty()) {
-                    writeln!(err, "kernel debug dump:\n{}", dump.trim_end())?;
-                }
-                if info.is_error() {
-                    writeln!(out, "EXIT: error: {info} (exit code {:#x})", info.code)
-                } else {
-                    writeln!(out, "EXIT: {info}")
-                }
-            }
-            Outcome::PolicyPanic { policy, message } => {
-                writeln!(
-                    out,
-                    "EXIT: policy '{policy}' panicked: {message}; scheduler detached"
-                )
-            }
-            Outcome::AttachFailed(e) => writeln!(err, "error: {e}"),
-            Outcome::Failed(e) => writeln!(out, "EXIT: error: {e}"),
-        }
-    }
-}
 
 /// What [`run`] needs besides the attach and policy factories.
 pub struct RunConfig<'a> {
@@ -285,7 +120,7 @@ where
                     message: panic_message(payload.as_ref()),
                 }
             }
-            Ok((Err(e), _)) => return Outcome::Failed(e.to_string()),
+            Ok((Err(e), _)) => return Outcome::Failed(ErrorChain(&e).to_string()),
             Ok((Ok(report), stats)) => (report, stats),
         };
         match report.reason {
@@ -294,7 +129,7 @@ where
                     tracing::debug!("kernel side reported on detach: {info}");
                 }
                 if let Err(e) = detached {
-                    return Outcome::Failed(format!("detaching failed: {e}"));
+                    return Outcome::Failed(format!("detaching failed: {}", ErrorChain(&e)));
                 }
                 return Outcome::Stopped {
                     signal: config.signals.received(),
@@ -319,9 +154,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::exit_code;
     use rustland_core::{
-        Comm, ConnectorError, Context, CpuTarget, Delivery, Dispatch, EnqueueFlags, Event,
-        ExitKind, Pid, QueuedTask, Weight,
+        Comm, Connector, ConnectorError, Context, CpuTarget, Delivery, Dispatch, EnqueueFlags,
+        Event, ExitInfo, ExitKind, Pid, QueuedTask, Weight,
     };
     use std::cell::RefCell;
     use std::collections::VecDeque;
@@ -620,16 +456,5 @@ mod tests {
         // The first session ran 4 rounds (one fault each); the second had run one round when it answered.
         assert_eq!(snap.pgfaults, 4 + 1);
         assert_eq!(snap.restarts, 1);
-    }
-
-    #[test]
-    fn attach_errors_map_to_exit_codes() {
-        let unsupported = Outcome::AttachFailed(AttachError::Unsupported("not root".into()));
-        assert_eq!(unsupported.exit_code(), exit_code::UNSUPPORTED);
-        let failed = Outcome::AttachFailed(AttachError::Failed("verifier said no".into()));
-        assert_eq!(failed.exit_code(), exit_code::FAILURE);
-        let mut err = Vec::new();
-        unsupported.report(&mut Vec::new(), &mut err).unwrap();
-        assert_eq!(String::from_utf8(err).unwrap(), "error: not root\n");
     }
 }

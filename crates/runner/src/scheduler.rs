@@ -9,7 +9,11 @@ use std::process::ExitCode;
 use rustland_bpf::{memory, BpfConnector, BpfError, Builder};
 use rustland_core::{Context, Dispatch, ExitInfo, LoopConfig, Pid, Policy, QueuedTask};
 
-use crate::lifecycle::{exit_code, run, AttachError, RunConfig, Session, Signals};
+use crate::error_chain::ErrorChain;
+use crate::lifecycle::{run, RunConfig};
+use crate::outcome::exit_code;
+use crate::session::{AttachError, Session};
+use crate::signals::Signals;
 use crate::stats::{self, StatsHub};
 use crate::{logging, CommonArgs};
 
@@ -114,6 +118,11 @@ fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
+/// [`fail`] with an error and its whole source chain.
+fn fail_with(code: u8, err: &(dyn std::error::Error + 'static)) -> ExitCode {
+    fail(code, ErrorChain(err))
+}
+
 /// Runs a scheduler binary to its end: `--help-stats`, `--monitor`, or the scheduler itself (environment check,
 /// memory discipline, signals, statistics, attach/run/restart, final `EXIT:` report). Returns the process's exit
 /// code (see [`exit_code`]).
@@ -125,7 +134,7 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         let names = policy_figure_names(&new_policy());
         return match stats::write_help_stats(&mut io::stdout().lock(), spec.name, &names) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(exit_code::FAILURE, e),
+            Err(e) => fail_with(exit_code::FAILURE, &e),
         };
     }
 
@@ -134,7 +143,7 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         Err(e) => {
             return fail(
                 exit_code::FAILURE,
-                format_args!("cannot install signal handlers: {e}"),
+                format_args!("cannot install signal handlers: {}", ErrorChain(&e)),
             )
         }
     };
@@ -147,7 +156,7 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
             &mut io::stdout(),
         ) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(exit_code::FAILURE, e),
+            Err(e) => fail_with(exit_code::FAILURE, &e),
         };
     }
 
@@ -159,7 +168,7 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         .direct_wakeups(common.direct_wakeup_ns(spec.direct_wakeup_ns));
     // The binaries' own option ranges keep this from failing; if it does, it is still a usage error.
     if let Err(e) = builder.validate() {
-        return fail(exit_code::USAGE, e);
+        return fail_with(exit_code::USAGE, &e);
     }
 
     let panic_after = match test_panic_after() {
@@ -177,7 +186,12 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
     memory::mark_scheduler_thread();
     let memory_lock = match memory::lock_memory() {
         Ok(lock) => lock,
-        Err(e) => return fail(exit_code::FAILURE, format_args!("memory discipline: {e}")),
+        Err(e) => {
+            return fail(
+                exit_code::FAILURE,
+                format_args!("memory discipline: {}", ErrorChain(&e)),
+            )
+        }
     };
 
     let hub = StatsHub::start(

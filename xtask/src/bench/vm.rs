@@ -350,8 +350,9 @@ idle_ticks() { n=$(cat "$RL_BENCH_TMP/idle" 2>/dev/null || echo 0); echo $((n + 
     }
 
     #[test]
-    fn job_script_overrides_the_main_function() {
-        assert!(BENCH_SCRIPT.contains("\nrl_main() {"));
+    fn job_script_selects_the_bench_mode() {
+        assert!(BENCH_SCRIPT.contains("\nRL_MODE=bench\n"));
+        assert!(initramfs::LIB_SCRIPT.contains("bench) rl_bench ;;"));
         for w in ["hackbench", "cyclictest", "hogs", "switch"] {
             assert!(BENCH_SCRIPT.contains(&format!("\nw_{w}() {{")), "no w_{w}");
         }
