@@ -1,7 +1,6 @@
 //! The simulator's side of the benchmark: runs `rl-sim --json` on workloads matching the VM's, reads its
 //! reports, and renders their side-by-side table for the report.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -64,12 +63,11 @@ impl SimRun {
             let policy = policy.as_str().context("a policy name is not a string")?;
             reports.push((policy.to_string(), field(run, "report")?));
         }
-        let seed = field(&doc, "seed")?;
-        let cpus = field(&doc, "nr_cpus")?;
-        let table = format!(
-            "== comparison (seed {seed}, {cpus} CPUs)\n{}",
-            comparison_table(&reports)
-        );
+        let table = field(&doc, "comparison")?;
+        let table = table
+            .as_str()
+            .context("rl-sim's `comparison` is not a string")?
+            .to_string();
         Ok(SimRun {
             file: file.to_string(),
             what: what.to_string(),
@@ -157,103 +155,6 @@ fn rl_sim_json(path: &Path) -> Result<String> {
             .arg(path)
             .current_dir(util::workspace_root()),
     )
-}
-
-/// Formats nanoseconds as rl-sim does: `850ns`, `12.3us`, `4.56ms`, `1.234s`.
-fn fmt_ns(ns: u64) -> String {
-    let f = ns as f64;
-    if ns < 1_000 {
-        format!("{ns}ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1}us", f / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2}ms", f / 1e6)
-    } else {
-        format!("{:.3}s", f / 1e9)
-    }
-}
-
-/// The policies side by side, one column each, with the rows of rl-sim's own comparison table.
-fn comparison_table(reports: &[(String, Value)]) -> String {
-    let mut out = String::new();
-    let Some((_, first)) = reports.first() else {
-        return out;
-    };
-    let _ = write!(out, "{:<28}", "metric");
-    for (name, _) in reports {
-        let _ = write!(out, " {name:>14}");
-    }
-    out.push('\n');
-    let mut row = |label: String, f: &dyn Fn(&Value) -> String| {
-        let _ = write!(out, "{label:<28}");
-        for (_, r) in reports {
-            let _ = write!(out, " {:>14}", f(r));
-        }
-        out.push('\n');
-    };
-    let u = |v: &Value| v.as_u64().unwrap_or(0);
-    let percent =
-        |v: &Value, digits: usize| format!("{:.digits$}%", v.as_f64().unwrap_or(0.0) * 100.0);
-    row("exit".into(), &|r| {
-        r["exit"]["kind"].as_str().unwrap_or("?").to_string()
-    });
-    let names: Vec<String> = first["groups"]
-        .as_array()
-        .map(|gs| {
-            gs.iter()
-                .map(|g| g["name"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    for (gi, name) in names.iter().enumerate() {
-        row(format!("{name} cpu%"), &|r| {
-            percent(&r["groups"][gi]["cpu_share"], 1)
-        });
-        row(format!("{name} lat-p99"), &|r| {
-            fmt_ns(u(&r["groups"][gi]["latency"]["p99_ns"]))
-        });
-        row(format!("{name} wait-max"), &|r| {
-            fmt_ns(u(&r["groups"][gi]["max_wait_ns"]))
-        });
-        row(format!("{name} done"), &|r| {
-            u(&r["groups"][gi]["completed"]).to_string()
-        });
-    }
-    row("utilisation".into(), &|r| {
-        percent(&r["totals"]["utilisation"], 1)
-    });
-    row("scheduler cpu".into(), &|r| {
-        percent(&r["totals"]["sched_utilisation"], 2)
-    });
-    row("fairness".into(), &|r| {
-        r["totals"]["fairness"]
-            .as_f64()
-            .map_or("-".into(), |f| format!("{f:.3}"))
-    });
-    row("latency p50".into(), &|r| {
-        fmt_ns(u(&r["totals"]["latency"]["p50_ns"]))
-    });
-    row("latency p99".into(), &|r| {
-        fmt_ns(u(&r["totals"]["latency"]["p99_ns"]))
-    });
-    row("latency max".into(), &|r| {
-        fmt_ns(u(&r["totals"]["latency"]["max_ns"]))
-    });
-    row("wait max".into(), &|r| {
-        fmt_ns(u(&r["totals"]["max_wait_ns"]))
-    });
-    row("completed".into(), &|r| {
-        u(&r["totals"]["completed"]).to_string()
-    });
-    for (label, key) in [
-        ("user dispatches", "user_dispatches"),
-        ("kernel dispatches", "kernel_dispatches"),
-        ("cancelled", "cancelled_dispatches"),
-        ("congested", "congested_dispatches"),
-    ] {
-        row(label.into(), &|r| u(&r["counters"][key]).to_string());
-    }
-    out
 }
 
 #[cfg(test)]

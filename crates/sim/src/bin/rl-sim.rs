@@ -61,6 +61,8 @@ struct JsonOutput<'a> {
     duration_ns: u64,
     /// One per policy, in the order they ran.
     runs: Vec<JsonRun<'a>>,
+    /// With more than one policy, the side-by-side table the text output ends with.
+    comparison: Option<String>,
 }
 
 /// One policy's run in `--json` output.
@@ -130,10 +132,13 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, _>>()?;
     let stalled = runs.iter().any(|r| r.report.exit.is_error());
     if args.json {
+        let side_by_side: Vec<(&str, &SimReport)> =
+            runs.iter().map(|r| (r.name, &r.report)).collect();
         let output = JsonOutput {
             seed: config.seed,
             nr_cpus: config.nr_cpus,
             duration_ns: config.duration_ns,
+            comparison: (runs.len() > 1).then(|| comparison_text(&config, &side_by_side)),
             runs: runs
                 .iter()
                 .map(|r| JsonRun {
@@ -162,13 +167,19 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     if reports.len() > 1 {
         let runs: Vec<(&str, &SimReport)> = reports.iter().map(|(n, r)| (*n, r)).collect();
-        println!(
-            "== comparison (seed {}, {} CPUs)",
-            config.seed, config.nr_cpus
-        );
-        print!("{}", render_comparison(&runs));
+        print!("{}", comparison_text(&config, &runs));
     }
     Ok(stalled)
+}
+
+/// The side-by-side table of several policies' runs, under its heading.
+fn comparison_text(config: &SimConfig, runs: &[(&str, &SimReport)]) -> String {
+    format!(
+        "== comparison (seed {}, {} CPUs)\n{}",
+        config.seed,
+        config.nr_cpus,
+        render_comparison(runs)
+    )
 }
 
 /// One policy's run.
