@@ -224,8 +224,13 @@ fn json_output_holds_each_policys_report() {
         assert!(report["totals"]["utilisation"].as_f64().unwrap() > 0.0);
     }
     // The side-by-side table is the one the text output ends with.
-    let comparison = doc["comparison"].as_str().expect("a comparison with several policies");
-    assert!(text.trim_end().ends_with(comparison.trim_end()), "{comparison}");
+    let comparison = doc["comparison"]
+        .as_str()
+        .expect("a comparison with several policies");
+    assert!(
+        text.trim_end().ends_with(comparison.trim_end()),
+        "{comparison}"
+    );
     assert_eq!(user_dispatches.len(), 3);
 }
 

@@ -175,21 +175,8 @@ impl StatsHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustland_core::Counters;
+    use crate::stats::snapshot::test_snapshot;
     use scx_stats::StatsClient;
-
-    fn snapshot(user: u64, running: u64, exits: u64) -> Snapshot {
-        Snapshot {
-            counters: Counters {
-                user_dispatches: user,
-                nr_running: running,
-                ..Counters::default()
-            },
-            exits,
-            nr_cpus: 2,
-            ..Snapshot::default()
-        }
-    }
 
     #[test]
     fn hub_answers_only_pending_requests_and_snapshots_once() {
@@ -202,7 +189,7 @@ mod tests {
         let mut calls = 0;
         hub.serve(|| {
             calls += 1;
-            snapshot(1, 0, 0)
+            test_snapshot(1, 0, 0)
         });
         assert_eq!(calls, 1);
         assert_eq!(first_asks.answer(id).unwrap().counters.user_dispatches, 1);
@@ -212,7 +199,7 @@ mod tests {
         let (a, b) = (first_asks.request(), second_asks.request());
         hub.serve(|| {
             calls += 1;
-            snapshot(7, 0, 0)
+            test_snapshot(7, 0, 0)
         });
         assert_eq!(calls, 2);
         assert_eq!(first_asks.answer(a).unwrap().counters.user_dispatches, 7);
@@ -233,7 +220,7 @@ mod tests {
             while !answering.is_requested() {
                 hub.serve(|| {
                     user += 10;
-                    snapshot(user, 1, 0)
+                    test_snapshot(user, 1, 0)
                 });
                 thread::sleep(Duration::from_millis(1));
             }

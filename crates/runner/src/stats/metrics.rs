@@ -104,22 +104,12 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rustland_core::Counters;
+    use crate::stats::snapshot::test_snapshot;
 
     #[test]
     fn counters_become_deltas_and_gauges_stay() {
-        let snapshot = |user, running, exits| Snapshot {
-            counters: Counters {
-                user_dispatches: user,
-                nr_running: running,
-                ..Counters::default()
-            },
-            exits,
-            nr_cpus: 2,
-            ..Snapshot::default()
-        };
-        let a = snapshot(100, 2, 5);
-        let b = snapshot(130, 1, 9);
+        let a = test_snapshot(100, 2, 5);
+        let b = test_snapshot(130, 1, 9);
         let m = Metrics::between("scx_x", Some(&a), &b);
         assert_eq!((m.user, m.running, m.exits, m.cpus), (30, 1, 9, 2));
         let first = Metrics::between("scx_x", None, &a);

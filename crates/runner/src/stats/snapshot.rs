@@ -70,6 +70,21 @@ pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
     }
 }
 
+/// A snapshot with these figures on a 2-CPU machine, for the statistics' unit tests.
+#[cfg(test)]
+pub(crate) fn test_snapshot(user_dispatches: u64, nr_running: u64, exits: u64) -> Snapshot {
+    Snapshot {
+        counters: Counters {
+            user_dispatches,
+            nr_running,
+            ..Counters::default()
+        },
+        exits,
+        nr_cpus: 2,
+        ..Snapshot::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
