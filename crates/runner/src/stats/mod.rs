@@ -8,10 +8,10 @@
 //! - [`snapshot`]: [`Snapshot`] and [`PolicyFigures`], taken on the scheduler thread.
 //! - [`link`]: the wait-free request/answer exchange between the scheduler thread and one asking thread.
 //! - [`metrics`]: [`Metrics`], the wire type clients receive, computed from two snapshots.
-//! - [`line`]: the `--stats` line and the thread that prints it.
+//! - [`mod@line`]: the `--stats` line and the thread that prints it.
 //! - [`hub`]: [`StatsHub`], the scx_stats server on the UNIX socket, its relay thread and the printer.
 //! - [`help`]: the `--help-stats` text.
-//! - [`monitor`]: the `--monitor` client.
+//! - [`mod@monitor`]: the `--monitor` client.
 
 use std::io;
 use std::path::PathBuf;
