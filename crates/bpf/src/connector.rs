@@ -33,6 +33,8 @@ pub struct BpfConnector {
     slot: Rc<Cell<Option<RawQueuedTask>>>,
     /// Queued-task records received so far (for the `nr_queued` gauge).
     received: u64,
+    /// Queued-task records dropped because their task had left custody before they were read.
+    stale_records: u64,
     /// What user space last published with `set_held`.
     published: u64,
     /// Dispatch records submitted so far, published to the BPF side (which compares it with what it drained).
@@ -63,6 +65,7 @@ impl BpfConnector {
             object: Some(object),
             slot: Rc::clone(&slot),
             received: 0,
+            stale_records: 0,
             published: 0,
             sent: 0,
             partial: opts.partial,
@@ -155,6 +158,20 @@ impl BpfConnector {
         (end > 0).then(|| String::from_utf8_lossy(&bytes[..end]).into_owned())
     }
 
+    /// Whether record `seq` is still in user space's custody, according to the BPF side's custody list: a record
+    /// whose task was dequeued, re-queued, or taken back by the fallback before user space read it is stale, and
+    /// its dispatch would only be cancelled. The list's slot is published before the record, so a live record is
+    /// never taken for a stale one.
+    fn in_custody(&self, seq: u64) -> bool {
+        let Some(bss) = self.skel().maps.bss_data.as_ref() else {
+            return true;
+        };
+        let slots = &bss.custody_slots;
+        let slot = &slots[(seq as usize) & (slots.len() - 1)];
+        // SAFETY: a plain read of mmapped BPF memory the BPF side updates concurrently (hence volatile).
+        unsafe { std::ptr::read_volatile(&slot.seq) == seq }
+    }
+
     fn read_exit_info(&self) -> Option<ExitInfo> {
         let data = self.skel().maps.data_data.as_ref()?;
         // SAFETY: a plain read of mmapped BPF memory that the kernel writes concurrently (hence volatile).
@@ -198,19 +215,26 @@ impl Connector for BpfConnector {
         let Some(ring) = &self.queued else {
             return Ok(None);
         };
-        let ret = ring.consume_raw_n(1);
-        if ret < 0 {
-            return Err(ring_error("reading the queued-task ring", ret));
+        loop {
+            let ret = ring.consume_raw_n(1);
+            if ret < 0 {
+                return Err(ring_error("reading the queued-task ring", ret));
+            }
+            let Some(raw) = self.slot.take() else {
+                return Ok(None);
+            };
+            if raw.kind == crate::records::MSG_QUEUED {
+                self.received += 1;
+                if !self.in_custody(raw.enq_seq) {
+                    self.stale_records += 1;
+                    continue;
+                }
+            }
+            return raw
+                .into_event()
+                .map(Some)
+                .map_err(ConnectorError::Malformed);
         }
-        let Some(raw) = self.slot.take() else {
-            return Ok(None);
-        };
-        if raw.kind == crate::records::MSG_QUEUED {
-            self.received += 1;
-        }
-        raw.into_event()
-            .map(Some)
-            .map_err(ConnectorError::Malformed)
     }
 
     fn try_dispatch(&mut self, dispatch: &Dispatch) -> Result<Delivery, ConnectorError> {
@@ -323,6 +347,15 @@ impl Connector for BpfConnector {
             nr_running: gauge(c.nr_running),
             nr_queued: c.queued_sent.saturating_sub(self.received),
             nr_scheduled: scheduled,
+            nr_custody: gauge(c.nr_custody),
+            stale_records: self.stale_records,
+            fallback_episodes: c.fallback_episodes,
+            fallback_ns: c.fallback_ns
+                + match c.fallback_since_ns {
+                    0 => 0,
+                    since => self.now_ns().saturating_sub(since),
+                },
+            fallback_last_ns: c.fallback_last_ns,
         }
     }
 }

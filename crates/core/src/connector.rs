@@ -95,6 +95,20 @@ pub struct Counters {
     pub nr_queued: u64,
     /// Tasks user space reported it still holds (gauge, as last published with [`Connector::set_held`]).
     pub nr_scheduled: u64,
+    /// Records of queued tasks the connector dropped unread by the policy because the task had left user space's
+    /// custody meanwhile (dequeued, queued again, or scheduled by the fallback): their dispatches would have been
+    /// cancelled.
+    pub stale_records: u64,
+    /// Tasks in user space's custody right now: handed to it and not yet dispatched, wherever they are (in the
+    /// channel, held by the policy, or in a dispatch on its way back) (gauge).
+    pub nr_custody: u64,
+    /// Episodes in which the kernel side found user space unresponsive and scheduled every task itself until user
+    /// space showed progress again.
+    pub fallback_episodes: u64,
+    /// Time spent in those episodes, the one going on included (ns).
+    pub fallback_ns: u64,
+    /// How long the last finished episode lasted (ns; 0 before the first one ends).
+    pub fallback_last_ns: u64,
 }
 
 /// Everything the run loop needs from the kernel side.

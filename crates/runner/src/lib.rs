@@ -26,6 +26,7 @@ pub mod scheduler;
 pub mod session;
 pub mod signals;
 pub mod stats;
+pub mod test_faults;
 
 pub use cli::CommonArgs;
 pub use error_chain::ErrorChain;

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use rustland_bpf::{memory, BpfConnector, BpfError, Builder};
-use rustland_core::{Context, Dispatch, ExitInfo, LoopConfig, Pid, Policy, QueuedTask};
+use rustland_core::{ExitInfo, LoopConfig, Policy};
 
 use crate::error_chain::ErrorChain;
 use crate::lifecycle::{run, RunConfig};
@@ -15,6 +15,7 @@ use crate::outcome::exit_code;
 use crate::session::{AttachError, Session};
 use crate::signals::Signals;
 use crate::stats::{self, StatsHub};
+use crate::test_faults::TestFaults;
 use crate::{logging, CommonArgs};
 
 impl Session for BpfConnector {
@@ -57,60 +58,6 @@ fn policy_figure_names<P: Policy>(policy: &P) -> Vec<&'static str> {
     let mut names = Vec::new();
     policy.metrics(&mut |name, _| names.push(name));
     names
-}
-
-/// Environment variable of the fault tests (`cargo xtask vm-test --faults`): when set to `N`, the policy panics on
-/// its `N`-th dispatch, so the tests can check that a panicking policy is caught, the scheduler detached and the
-/// panic reported. Not a user option; unset in normal use.
-pub const TEST_PANIC_ENV: &str = "RUSTLAND_TEST_PANIC_AFTER";
-
-/// A policy that panics after a number of dispatches when [`TEST_PANIC_ENV`] asks for it; otherwise the policy
-/// itself.
-struct TestPanic<P> {
-    policy: P,
-    /// Dispatches left before the panic (`None`: never).
-    left: Option<u64>,
-}
-
-impl<P: Policy> Policy for TestPanic<P> {
-    fn name(&self) -> &'static str {
-        self.policy.name()
-    }
-    fn on_enqueue(&mut self, task: QueuedTask, ctx: &mut Context<'_>) {
-        self.policy.on_enqueue(task, ctx)
-    }
-    fn pick_next(&mut self, ctx: &mut Context<'_>) -> Option<Dispatch> {
-        let next = self.policy.pick_next(ctx)?;
-        if let Some(left) = self.left.as_mut() {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                panic!("{TEST_PANIC_ENV} reached: test panic in the policy");
-            }
-        }
-        Some(next)
-    }
-    fn on_exit(&mut self, pid: Pid, ctx: &mut Context<'_>) {
-        self.policy.on_exit(pid, ctx)
-    }
-    fn nr_held(&self) -> usize {
-        self.policy.nr_held()
-    }
-    fn metrics(&self, report: &mut dyn FnMut(&'static str, u64)) {
-        self.policy.metrics(report)
-    }
-}
-
-/// Reads [`TEST_PANIC_ENV`]: `Ok(None)` when unset.
-fn test_panic_after() -> Result<Option<u64>, String> {
-    match std::env::var(TEST_PANIC_ENV) {
-        Err(_) => Ok(None),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!(
-                "{TEST_PANIC_ENV} must be a positive number of dispatches, not `{v}`"
-            )),
-        },
-    }
 }
 
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
@@ -171,8 +118,8 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
         return fail_with(exit_code::USAGE, &e);
     }
 
-    let panic_after = match test_panic_after() {
-        Ok(n) => n,
+    let faults = match TestFaults::from_env() {
+        Ok(faults) => faults,
         Err(e) => return fail(exit_code::USAGE, e),
     };
 
@@ -209,10 +156,7 @@ pub fn main<P: Policy>(spec: SchedulerSpec<'_>, mut new_policy: impl FnMut() -> 
     let outcome = run(
         &config,
         || builder.attach().map_err(classify),
-        || TestPanic {
-            policy: new_policy(),
-            left: panic_after,
-        },
+        || faults.wrap(new_policy()),
         || memory_lock.page_faults(),
     );
     let _ = outcome.report(&mut io::stdout().lock(), &mut io::stderr().lock());

@@ -1,63 +1,164 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Part of main.bpf.c: when user space is silent or unresponsive. The fallback (the BPF side dispatches what sits in
- * user space's custody) and the heartbeat timer, which keeps the scheduler running on an idle machine and makes sure
- * the fallback happens even when no CPU calls ops.dispatch().
+ * Part of main.bpf.c: when user space is silent or unresponsive. The fallback (the BPF side takes back what sits in
+ * user space's custody and schedules every task itself until user space shows progress) and the heartbeat timer,
+ * which keeps the scheduler running on an idle machine and makes sure the fallback happens, and ends, even when no
+ * CPU calls ops.dispatch().
  */
 
-/* The task iterator (Linux 6.7 and later), for the fallback's walk over custody. */
-struct bpf_iter_task;
-extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task, unsigned int flags) __weak __ksym;
-extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __weak __ksym;
-extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __weak __ksym;
+/* The most slots of the custody list one ops.dispatch() looks at. */
+#define FALLBACK_SCAN_SLOTS	512
 
-/*
- * User space is unresponsive when tasks wait in its custody but none of its dispatches has been applied for
- * @fallback_ns: whether or not the scheduler thread runs, since a running thread can be stuck too (spinning on
- * something a task it must schedule holds; docs/reliability.md). Entering and leaving the state is counted once per
- * episode. In the state, ops.enqueue() bypasses user space, so custody drains (fallback_custody()) and the state
- * ends; if user space is still stuck, the next episode starts @fallback_ns later.
- */
-static bool usersched_unresponsive(u64 now)
+/* User space shows progress: it drained a dispatch record or consumed a queued record since the episode began. */
+static bool user_space_is_back(void)
 {
-	u64 progress = user_progress_ns;
-	bool stuck = counters.nr_custody > 0 && now > progress && now - progress > fallback_ns;
+	return dispatches_drained != fallback_drained_at_start ||
+	       bpf_ringbuf_query(&queued, BPF_RB_CONS_POS) != fallback_consumed_at_start;
+}
 
-	if (stuck != in_fallback) {
-		in_fallback = stuck;
-		if (stuck) {
-			stat_inc(fallback_episodes);
-			dbg("rustland: fallback on: now=%llu progress=%llu limit=%llu", now, progress, fallback_ns);
-			dbg("rustland: fallback on: usersched_cpu=%d custody=%llu", usersched_cpu, counters.nr_custody);
-		}
-	}
-	return stuck;
+static void fallback_begin(u64 now)
+{
+	fallback_drained_at_start = dispatches_drained;
+	fallback_consumed_at_start = bpf_ringbuf_query(&queued, BPF_RB_CONS_POS);
+	counters.fallback_since_ns = now;
+	stat_inc(fallback_episodes);
+	dbg("rustland: fallback on: progress=%llu custody=%llu usersched_cpu=%d", user_progress_ns,
+	    counters.nr_custody, usersched_cpu);
+	/* A record for user space to consume, the sign of life of one that is only asleep (see heartbeat_fn()). */
+	wake_user_ring();
+}
+
+static void fallback_end(u64 now)
+{
+	u64 since = counters.fallback_since_ns, lasted = now > since ? now - since : 0;
+
+	counters.fallback_ns += lasted;
+	counters.fallback_last_ns = lasted;
+	counters.fallback_since_ns = 0;
+	/* The clock of usersched_unresponsive() starts again now. */
+	user_progress_ns = now;
+	dbg("rustland: fallback off after %llu ms", lasted / NSEC_PER_MSEC);
 }
 
 /*
- * Fallback: move the tasks in unresponsive user space's custody into the shared DSQ, as many as this ops.dispatch()
- * may insert. Custody lives in task-local storage, so this walks every thread (rare: only while user space is
- * unresponsive; an entry taken since is skipped by the atomic exchange).
+ * Whether the BPF side schedules on its own. User space becomes unresponsive when tasks wait in its custody but
+ * none of its dispatches has been applied for @fallback_ns, whether or not the scheduler thread runs (a running
+ * thread can be stuck too: spinning, or on something a task it must schedule holds; docs/reliability.md). The
+ * episode lasts until user space shows progress, not until its custody is empty: it has been away for a while, and
+ * tasks handed to it meanwhile would each wait @fallback_ns again. One CPU begins and ends an episode (atomic
+ * exchange of in_fallback).
+ */
+static bool usersched_unresponsive(u64 now)
+{
+	u64 progress;
+
+	if (in_fallback) {
+		if (!user_space_is_back())
+			return true;
+		if (__sync_val_compare_and_swap(&in_fallback, 1, 0))
+			fallback_end(now);
+		return false;
+	}
+	progress = user_progress_ns;
+	if (!counters.nr_custody || now <= progress || now - progress <= fallback_ns)
+		return false;
+	if (!__sync_val_compare_and_swap(&in_fallback, 0, 1))
+		fallback_begin(now);
+	return true;
+}
+
+/* The vtime the policy gave @p last, whatever the fallback ordered it by since. */
+static u64 policy_vtime(const struct task_struct *p, const struct task_ctx *tctx)
+{
+	return tctx && tctx->fallback_owned ? tctx->policy_vtime : p->scx.dsq_vtime;
+}
+
+/*
+ * Schedule @p without user space: into FALLBACK_DSQ in the fallback's own weighted vtime order (a task's vtime
+ * advances by its run time scaled by 100 / weight, see fallback_stopping(); a task that slept resumes at most one
+ * slice behind the fallback's clock), with a bounded slice, on an idle CPU if there is one; a woken task that is
+ * behind the clock preempts the CPU whose task has run longest (at least a quarter of a slice).
+ */
+static void fallback_insert(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
+{
+	u64 slice = kernel_slice(), clock = fallback_clock;
+	u64 floor = clock > slice ? clock - slice : 0, vtime = floor;
+	s32 cpu;
+
+	if (tctx) {
+		if (!tctx->fallback_owned) {
+			tctx->policy_vtime = p->scx.dsq_vtime;
+			tctx->fallback_owned = true;
+		}
+		if ((s64)(tctx->fallback_vtime - floor) > 0)
+			vtime = tctx->fallback_vtime;
+	}
+	scx_bpf_dsq_insert_vtime(p, FALLBACK_DSQ, slice, vtime, enq_flags);
+	fallback_dsq_used = true;
+	stat_inc(fallback_dispatches);
+
+	if (is_pinned(p)) {
+		kick_target(scx_bpf_task_cpu(p), false);
+		return;
+	}
+	cpu = all_cpus_run_ours() ? -EBUSY : pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
+	if (cpu >= 0) {
+		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+		return;
+	}
+	if (!(enq_flags & SCX_ENQ_WAKEUP) || (s64)(vtime - clock) >= 0)
+		return;
+	cpu = pick_victim(p);
+	if (cpu >= 0 && cpu_started_ns[cpu & (RL_MAX_CPUS - 1)] + slice / 4 < now_ns())
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+}
+
+/* @p, scheduled by the fallback, starts running: the fallback's clock follows the tasks it starts. */
+static void fallback_running(const struct task_struct *p, const struct task_ctx *tctx)
+{
+	if (tctx->fallback_owned && (s64)(p->scx.dsq_vtime - fallback_clock) > 0)
+		fallback_clock = p->scx.dsq_vtime;
+}
+
+/* @p, scheduled by the fallback, ran for @ran_ns: its fallback vtime advances by that time, weighted. */
+static void fallback_stopping(const struct task_struct *p, struct task_ctx *tctx, u64 ran_ns)
+{
+	u64 weight = p->scx.weight ?: 100;
+
+	if (tctx->fallback_owned)
+		tctx->fallback_vtime = p->scx.dsq_vtime + ran_ns * 100 / weight;
+}
+
+/*
+ * Move tasks in unresponsive user space's custody into FALLBACK_DSQ, as many as this ops.dispatch() may insert,
+ * scanning the custody list from where the last scan stopped (at most FALLBACK_SCAN_SLOTS slots per call, so the
+ * cost does not depend on how many threads the machine has). An entry taken since by user space's dispatch or by
+ * another CPU's scan is skipped: custody_claim() lets one claimant win.
  */
 static void fallback_custody(void)
 {
-	struct task_struct *pos, *p;
+	struct rl_custody_slot *slot;
+	struct task_struct *p;
 	struct task_ctx *tctx;
+	u64 seq;
+	u32 i;
 
-	bpf_for_each(task, pos, NULL, BPF_TASK_ITER_ALL_THREADS) {
+	bpf_for(i, 0, FALLBACK_SCAN_SLOTS) {
 		if (!counters.nr_custody || !scx_bpf_dispatch_nr_slots())
 			break;
-		tctx = bpf_task_storage_get(&task_ctx_stor, pos, 0, 0);
-		if (!tctx || !tctx->custody_seq)
+		slot = custody_slot(custody_cursor++);
+		if (!slot)
+			break;
+		seq = slot->seq;
+		if (!seq)
 			continue;
-		p = bpf_task_from_pid(pos->pid);
+		/* Not found: it is exiting, and ops.exit_task() frees its slot. */
+		p = bpf_task_from_pid(slot->pid);
 		if (!p)
 			continue;
-		if (__sync_lock_test_and_set(&tctx->custody_seq, 0)) {
-			stat_dec(nr_custody);
-			insert_shared(p, kernel_slice(), p->scx.dsq_vtime, 0, false);
-			stat_inc(fallback_dispatches);
-		}
+		tctx = lookup_task_ctx(p);
+		if (tctx && custody_claim(tctx, seq))
+			fallback_insert(p, tctx, 0);
 		bpf_task_release(p);
 	}
 }
@@ -74,22 +175,25 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 {
 	u64 now = now_ns();
 	bool silent = usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns;
+	bool fallback = usersched_unresponsive(now);
 
 	if (silent) {
 		dbg("rustland: heartbeat: silent %llu ms", (now - usersched_seen_ns) / NSEC_PER_MSEC);
 		__sync_fetch_and_or(&usersched_needed, 1);
 	}
-	if (usersched_cpu < 0 && (silent || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0))
+	/* In a fallback episode also when it runs: a record to consume lets a live user space show progress. */
+	if (fallback || (usersched_cpu < 0 && (silent || bpf_ringbuf_query(&queued, BPF_RB_AVAIL_DATA) > 0)))
 		wake_user_ring();
 	/*
 	 * Wake every idle CPU (SCX_KICK_IDLE leaves busy ones alone) when there is work for one: user space silent or
-	 * unresponsive, or tasks waiting in the shared DSQ. Not only the CPUs the idle mask shows: a CPU claimed from
+	 * unresponsive, or tasks waiting in the shared or the fallback DSQ. Not only the CPUs the idle mask shows: a CPU claimed from
 	 * the mask (by select_cpu or user space's idle query) whose task then went elsewhere stays idle and out of
 	 * the mask until something wakes it. A safety net, so a runnable task never waits long while a CPU idles.
 	 */
-	if (silent || usersched_unresponsive(now) || scx_bpf_dsq_nr_queued(SHARED_DSQ) > 0) {
+	if (scx_bpf_dsq_nr_queued(FALLBACK_DSQ) > 0)
+		fallback_dsq_used = true;
+	if (silent || fallback || fallback_dsq_used || scx_bpf_dsq_nr_queued(SHARED_DSQ) > 0)
 		kick_idle_cpus(-1);
-	}
 
 	if (bpf_timer_start(timer, heartbeat_ns, 0))
 		scx_bpf_error("failed to re-arm the heartbeat timer");

@@ -5,29 +5,20 @@
  * and are applied only if they answer the record user space holds now.
  */
 
-/* Take a task out of user space's custody (it left our hands without a dispatch of user space). */
-static void custody_forget(struct task_ctx *tctx)
-{
-	if (tctx && __sync_lock_test_and_set(&tctx->custody_seq, 0))
-		stat_dec(nr_custody);
-}
-
-/* Hand @p to user space. Returns false if the ring is full. */
+/* Hand @p to user space. Returns false if the ring is full (or, rarely, the custody list). */
 static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	struct rl_queued_task *rec;
-	u64 seq = tctx->enq_seq + 1;
-	u64 flags = 0;
+	u64 flags = 0, seq;
 
 	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
 	if (!rec)
 		return false;
-	/* The first task to wait starts the clock of usersched_unresponsive(). */
-	if (!__sync_fetch_and_add(&counters.nr_custody, 1))
-		user_progress_ns = now_ns();
-	tctx->enq_seq = seq;
-	/* Before the record is visible: the dispatch answering it must find it. */
-	__sync_lock_test_and_set(&tctx->custody_seq, seq);
+	seq = custody_enter(p, tctx);
+	if (!seq) {
+		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
+		return false;
+	}
 	if (enq_flags & SCX_ENQ_WAKEUP)
 		flags |= RL_ENQ_WAKEUP;
 	if (tctx->is_new)
@@ -46,7 +37,9 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	rec->stop_ns = tctx->stop_ns;
 	rec->exec_runtime_ns = tctx->exec_runtime_ns;
 	rec->weight = p->scx.weight;
-	rec->vtime = p->scx.dsq_vtime;
+	/* The policy's vtime, whatever the fallback ordered the task by meanwhile. */
+	rec->vtime = tctx->fallback_owned ? tctx->policy_vtime : p->scx.dsq_vtime;
+	tctx->fallback_owned = false;
 	rec->enq_seq = seq;
 	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
 	/* Adaptive wakeup: only wakes user space if it sleeps waiting for this ring (see yield_cpu()). */
@@ -85,14 +78,13 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 		cancel_dispatch(d);
 		return !scx_bpf_dispatch_nr_slots();
 	}
-	/* Applied only if it answers the record user space holds now (sequence numbers start at 1). */
+	/* Applied only if it answers the record user space holds now. */
 	tctx = lookup_task_ctx(p);
-	if (!tctx || !d->enq_seq || __sync_val_compare_and_swap(&tctx->custody_seq, d->enq_seq, 0) != d->enq_seq) {
+	if (!tctx || !custody_claim(tctx, d->enq_seq)) {
 		bpf_task_release(p);
 		cancel_dispatch(d);
 		return !scx_bpf_dispatch_nr_slots();
 	}
-	stat_dec(nr_custody);
 
 	preempt = d->flags & RL_DISPATCH_PREEMPT;
 	cpu = d->cpu;

@@ -22,6 +22,8 @@ enum rl_consts {
 	/* Sizes of the queued-task ring and of the dispatch ring (ring buffers need a power of two). */
 	RL_QUEUED_RING_BYTES	= 1 << 20,
 	RL_DISPATCH_RING_BYTES	= 1 << 19,
+	/* Entries of the custody list (a power of two, more than the queued ring holds records). */
+	RL_CUSTODY_SLOTS	= 1 << 14,
 	/* Length of a task's command name. */
 	RL_COMM_LEN		= 16,
 	/* Dispatch target meaning "the first CPU that becomes available". */
@@ -74,6 +76,16 @@ struct rl_dispatch {
 	u64 enq_seq;		/* rl_queued_task::enq_seq this dispatch answers */
 };
 
+/*
+ * One entry of the custody list (BPF writes, user space reads): record @seq of task @pid is in user space's custody;
+ * @seq is 0 when the slot is free.
+ */
+struct rl_custody_slot {
+	u64 seq;
+	s32 pid;
+	u32 pad;
+};
+
 /* Argument of the rl_pick_idle_cpu syscall program. */
 struct rl_pick_idle_arg {
 	s32 pid;
@@ -94,6 +106,9 @@ struct rl_counters {
 	u64 nr_running;		/* gauge: tasks on a CPU right now (the user-space scheduler excluded) */
 	u64 nr_custody;		/* gauge: tasks in user space's custody */
 	u64 fallback_episodes;	/* times the dispatcher found user space unresponsive */
+	u64 fallback_ns;	/* time spent in finished fallback episodes */
+	u64 fallback_last_ns;	/* duration of the last finished fallback episode */
+	u64 fallback_since_ns;	/* when the fallback episode going on began (CLOCK_MONOTONIC), 0 if none */
 	u64 direct_wakeups;	/* tasks woken by an interrupt that the dispatcher put on their CPU itself */
 };
 

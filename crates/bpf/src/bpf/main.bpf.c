@@ -5,7 +5,8 @@
  * Data flow
  * ---------
  * - ops.enqueue() hands a runnable task to user space as an rl_queued_task record in the @queued ring
- *   (BPF_MAP_TYPE_RINGBUF) and records the record's sequence number in the task's local storage (custody_seq).
+ *   (BPF_MAP_TYPE_RINGBUF) and puts it into user space's custody under the record's sequence number, unique for
+ *   the run (custody.bpf.h: the task's local storage and the custody list).
  * - User space answers with rl_dispatch records in the @dispatched ring (BPF_MAP_TYPE_USER_RINGBUF), drained by
  *   ops.dispatch() in batches. A dispatch is applied only if it matches the task's custody_seq (which it then
  *   clears); anything else is stale and counted as cancelled.
@@ -29,9 +30,10 @@
  * scheduler avoids such CPUs; in partial mode the scheduler waits in the shared DSQ, ahead of every task.
  *
  * Unresponsive user space: if no dispatch of user space has been applied for @fallback_ns while tasks sit in its
- * custody (whether or not the scheduler thread runs), ops.dispatch() moves them to the shared DSQ itself and
- * ops.enqueue() bypasses user space ("fallback") until its custody is empty. A heartbeat timer makes sure both
- * happen even on an idle machine.
+ * custody (whether or not the scheduler thread runs), ops.dispatch() takes them back from the custody list and the
+ * BPF side schedules every task itself ("fallback": weighted vtime order in a DSQ of its own, bounded slices, idle
+ * CPUs, wakeup preemption) until user space shows progress (it drains a dispatch or consumes a record). A heartbeat
+ * timer makes sure the episode begins and ends even on an idle machine.
  */
 #include <scx/common.bpf.h>
 #include "intf.h"
@@ -40,6 +42,7 @@
 #include "rustland.bpf.h"
 #include "irq.bpf.h"
 #include "placement.bpf.h"
+#include "custody.bpf.h"
 #include "usersched.bpf.h"
 #include "direct_wakeup.bpf.h"
 #include "handoff.bpf.h"
@@ -102,6 +105,11 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 	}
 	if (is_usersched(p)) {
 		usersched_asleep = false;
+		/* Stuck but runnable (spinning): it takes its turn like any task until it shows progress. */
+		if (!(enq_flags & SCX_ENQ_WAKEUP) && usersched_unresponsive(now_ns())) {
+			fallback_insert(p, lookup_task_ctx(p), enq_flags);
+			return;
+		}
 		if (((enq_flags & SCX_ENQ_REENQ) || cpu_is_taken(scx_bpf_task_cpu(p))) &&
 		    usersched_move_away(p, enq_flags, false))
 			return;
@@ -135,19 +143,17 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	if (usersched_unresponsive(now_ns())) {
-		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
-		stat_inc(fallback_dispatches);
-		return;
-	}
-
 	/* A record of an earlier enqueue may still be in user space: it is stale from now on. */
 	tctx = lookup_task_ctx(p);
 	custody_forget(tctx);
+	if (usersched_unresponsive(now_ns())) {
+		fallback_insert(p, tctx, enq_flags);
+		return;
+	}
 	if (tctx && direct_wakeup(p, tctx, enq_flags))
 		return;
 	if (!tctx || !queue_to_user(p, tctx, enq_flags)) {
-		insert_shared(p, kernel_slice(), p->scx.dsq_vtime, enq_flags, false);
+		insert_shared(p, kernel_slice(), policy_vtime(p, tctx), enq_flags, false);
 		stat_inc(congested_dispatches);
 		return;
 	}
@@ -164,27 +170,46 @@ void BPF_STRUCT_OPS(rustland_dequeue, struct task_struct *p, u64 deq_flags)
 void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 {
 	u64 now = now_ns(), applied = counters.user_dispatches;
+	bool fallback = usersched_unresponsive(now);
 
-	if (usersched_unresponsive(now))
+	/* Every insert below first checks for a free slot: one past dispatch_max_batch is fatal ("overflow"). */
+	if (fallback)
 		fallback_custody();
 
 	/*
 	 * Not while it runs: scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is
 	 * ignored, so a running scheduler would keep its CPU indefinitely while that CPU's local DSQ waits.
 	 */
-	if (usersched_cpu < 0 && (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work()))
+	if (usersched_cpu < 0 && scx_bpf_dispatch_nr_slots() &&
+	    (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work()))
 		dispatch_usersched(cpu);
 
 	/*
 	 * Always, not only when dispatches_sent shows pending ones: a scheduler preempted between submitting a dispatch
 	 * and publishing its count would leave it in the ring, unseen by every CPU until it runs again, which can be long
-	 * enough for the fallback to take over (docs/benchmarks.md).
+	 * enough for the fallback to take over (docs/benchmarks.md). handle_dispatch() stops at the last free slot.
 	 */
-	bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
+	if (scx_bpf_dispatch_nr_slots())
+		bpf_user_ringbuf_drain(&dispatched, handle_dispatch, NULL, BPF_RB_NO_WAKEUP);
 	/* Progress for usersched_unresponsive(): user space's dispatches are being applied. */
 	if (counters.user_dispatches != applied)
 		user_progress_ns = now;
 
+	/*
+	 * The two orders never mix: during an episode what user space dispatched before it goes first, then the
+	 * fallback's tasks; after one, the fallback's leftovers first (no more join them), then user space's.
+	 */
+	if (fallback) {
+		if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
+			scx_bpf_dsq_move_to_local(FALLBACK_DSQ, 0);
+		return;
+	}
+	if (fallback_dsq_used) {
+		if (scx_bpf_dsq_move_to_local(FALLBACK_DSQ, 0))
+			return;
+		if (!scx_bpf_dsq_nr_queued(FALLBACK_DSQ) && !in_fallback)
+			fallback_dsq_used = false;
+	}
 	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
 }
 
@@ -229,8 +254,10 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 	stat_inc(nr_running);
 
 	tctx = lookup_task_ctx(p);
-	if (tctx)
+	if (tctx) {
 		tctx->start_ns = now;
+		fallback_running(p, tctx);
+	}
 }
 
 void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
@@ -271,6 +298,8 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 				*used += now - tctx->start_ns;
 		}
 		tctx->stop_ns = now;
+		if (now > tctx->start_ns)
+			fallback_stopping(p, tctx, now - tctx->start_ns);
 		/*
 		 * Runtime since the task last slept: a task that stops to sleep starts again from 0 when it wakes (here
 		 * rather than in an ops.runnable() callback, one BPF call fewer per wakeup).
@@ -378,6 +407,11 @@ s32 BPF_STRUCT_OPS_SLEEPABLE(rustland_init)
 	err = scx_bpf_create_dsq(SHARED_DSQ, -1);
 	if (err) {
 		scx_bpf_error("failed to create the shared DSQ: %d", err);
+		return err;
+	}
+	err = scx_bpf_create_dsq(FALLBACK_DSQ, -1);
+	if (err) {
+		scx_bpf_error("failed to create the fallback DSQ: %d", err);
 		return err;
 	}
 

@@ -17,6 +17,11 @@ UEI_DEFINE(uei);
  * later, where a custom per-CPU DSQ would strand it (and stall hotplug, which waits for RCU kthreads).
  */
 #define SHARED_DSQ		((u64)RL_MAX_CPUS)
+/*
+ * While user space is unresponsive the BPF side orders tasks by a vtime of its own, which need not be on the scale of
+ * the policy's vtimes: in a DSQ of their own, so neither kind can starve the other in one vtime order.
+ */
+#define FALLBACK_DSQ		((u64)RL_MAX_CPUS + 1)
 
 #define NSEC_PER_MSEC		1000000ULL
 
@@ -38,6 +43,7 @@ volatile u64 dispatches_sent;
 
 /* Read by user space. */
 struct rl_counters counters;
+struct rl_custody_slot custody_slots[RL_CUSTODY_SLOTS];	/* the custody list (custody.bpf.h) */
 
 /* Internal state. */
 static u64 nr_cpu_ids;
@@ -47,7 +53,18 @@ static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space schedule
 static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
-static volatile bool in_fallback;
+static u64 custody_next_seq;			/* the last sequence number handed out (custody.bpf.h) */
+static volatile u32 custody_cursor;		/* where the fallback's scan of the custody list goes on */
+/*
+ * The fallback episode going on, if in_fallback: the user ring's and the queued ring's progress when it began
+ * (dispatch records drained, consumer position), which tell that user space is back; the fallback's virtual clock
+ * (the highest vtime of a task it started); whether FALLBACK_DSQ may hold tasks.
+ */
+static volatile u32 in_fallback;		/* 1 during a fallback episode */
+static u64 fallback_drained_at_start;
+static u64 fallback_consumed_at_start;
+static u64 fallback_clock;
+static volatile bool fallback_dsq_used;
 static u64 dispatches_drained;			/* dispatch records taken from the user ring, applied or not */
 /*
  * When the current task started on each CPU; 0 if the CPU is idle, runs the user-space scheduler, or runs a task of
@@ -93,7 +110,6 @@ struct task_ctx {
 	u64 start_ns;
 	u64 stop_ns;
 	u64 exec_runtime_ns;
-	u64 enq_seq;		/* sequence number of the task's last record to user space */
 	u64 last_burst_ns;	/* how long it ran between its last two sleeps */
 	bool direct;		/* put on its CPU by direct_wakeup() and not stopped since */
 	/*
@@ -102,6 +118,13 @@ struct task_ctx {
 	 * exchange, since a dispatch is applied from any CPU's ops.dispatch() without that lock.
 	 */
 	u64 custody_seq;
+	/*
+	 * The fallback scheduled the task (in its own vtime order: fallback_vtime) since it last went to user space;
+	 * policy_vtime is the vtime of the policy's last dispatch, which its next record carries.
+	 */
+	bool fallback_owned;
+	u64 policy_vtime;
+	u64 fallback_vtime;
 	bool is_new;
 	bool seen;		/* user space has been told about this task */
 };

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::hub::server_data;
+use super::Metrics;
 
 /// Writes the `--help-stats` text: every statistic with its meaning, the `--stats` line format, and the names of
 /// the policy's own figures.
@@ -18,11 +19,15 @@ pub fn write_help_stats(
         .map_err(|e| io::Error::other(e.to_string()))?;
     out.write_all(&text)?;
     writeln!(out)?;
+    let example = Metrics {
+        scheduler: scheduler.to_string(),
+        ..Metrics::default()
+    }
+    .format_line()
+    .replace("=0", "=...");
     writeln!(
         out,
-        "--stats SECS prints one line per interval, for example:\n  [{scheduler}] user=... kernel=... cancelled=... \
-         bounced=... congested=... fallback=... running=... queued=... scheduled=... exits=... pgfaults=... \
-         <policy figures>"
+        "--stats SECS prints one line per interval, for example:\n  {example} <policy figures>"
     )?;
     if policy_figures.is_empty() {
         writeln!(out, "Policy figures: none")?;
@@ -48,9 +53,15 @@ mod tests {
             "user",
             "kernel",
             "cancelled",
+            "stale",
             "bounced",
             "congested",
             "fallback",
+            "fb_episodes",
+            "fb_ms",
+            "fb_last_ms",
+            "direct",
+            "custody",
             "cpus",
             "running",
             "queued",
@@ -66,6 +77,10 @@ mod tests {
             );
         }
         assert!(text.contains("must stay 0"));
+        assert!(
+            text.contains("[scx_x] user=... kernel=... ") && text.contains(" direct=... "),
+            "{text}"
+        );
         assert!(text.contains("Policy figures: vtime_now, slice_ns"));
     }
 }

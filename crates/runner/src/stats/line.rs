@@ -8,24 +8,30 @@ use rustland_core::ShutdownHandle;
 use super::{sleep_unless_stopped, Metrics, Snapshot, StatsRequester};
 
 impl Metrics {
-    /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. bounced=.. congested=.. fallback=..
-    /// direct=.. running=.. queued=.. scheduled=.. exits=.. pgfaults=..` followed by the policy's figures.
+    /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. stale=.. bounced=.. congested=.. fallback=..
+    /// fb_episodes=.. fb_ms=.. fb_last_ms=.. direct=.. running=.. queued=.. scheduled=.. custody=.. exits=..
+    /// pgfaults=..` followed by the policy's figures.
     pub fn format_line(&self) -> String {
         use std::fmt::Write as _;
         let mut line = format!(
-            "[{}] user={} kernel={} cancelled={} bounced={} congested={} fallback={} direct={} running={} \
-             queued={} scheduled={} exits={} pgfaults={}",
+            "[{}] user={} kernel={} cancelled={} stale={} bounced={} congested={} fallback={} fb_episodes={} fb_ms={} \
+             fb_last_ms={} direct={} running={} queued={} scheduled={} custody={} exits={} pgfaults={}",
             self.scheduler,
             self.user,
             self.kernel,
             self.cancelled,
+            self.stale,
             self.bounced,
             self.congested,
             self.fallback,
+            self.fb_episodes,
+            self.fb_ms,
+            self.fb_last_ms,
             self.direct,
             self.running,
             self.queued,
             self.scheduled,
+            self.custody,
             self.exits,
             self.pgfaults,
         );
@@ -93,13 +99,18 @@ mod tests {
                 "user",
                 "kernel",
                 "cancelled",
+                "stale",
                 "bounced",
                 "congested",
                 "fallback",
+                "fb_episodes",
+                "fb_ms",
+                "fb_last_ms",
                 "direct",
                 "running",
                 "queued",
                 "scheduled",
+                "custody",
                 "exits",
                 "pgfaults",
                 "alpha",

@@ -28,6 +28,11 @@ pub struct Metrics {
         desc = "Stale dispatches dropped because the task was re-queued or exited meanwhile (delta)"
     )]
     pub cancelled: u64,
+    /// Queued-task records dropped before the policy saw them, their task having left custody (delta).
+    #[stat(
+        desc = "Queued-task records dropped unread because the task had left custody meanwhile (delta)"
+    )]
+    pub stale: u64,
     /// Dispatches redirected because the CPU was not allowed (delta).
     #[stat(
         desc = "Dispatches redirected because the target CPU was not allowed for the task (delta)"
@@ -41,6 +46,19 @@ pub struct Metrics {
         desc = "Tasks dispatched by BPF while the user-space scheduler did not respond (delta)"
     )]
     pub fallback: u64,
+    /// Fallback episodes that began (delta).
+    #[stat(
+        desc = "Episodes in which BPF found the user-space scheduler unresponsive and scheduled alone (delta)"
+    )]
+    pub fb_episodes: u64,
+    /// Time spent in fallback episodes, the one going on included (ms, delta).
+    #[stat(
+        desc = "Time BPF scheduled alone in fallback episodes, the current one included (ms, delta)"
+    )]
+    pub fb_ms: u64,
+    /// How long the last finished fallback episode lasted (ms).
+    #[stat(desc = "Duration of the last finished fallback episode (ms; 0 before the first ends)")]
+    pub fb_last_ms: u64,
     /// Interrupt wakeups put on their CPU by BPF without user space (delta).
     #[stat(
         desc = "Short-burst tasks woken by an interrupt (timer, device) that BPF put on their CPU without user space (delta)"
@@ -58,6 +76,11 @@ pub struct Metrics {
     /// Tasks held by the user-space policy now (gauge).
     #[stat(desc = "Tasks held by the user-space policy now (gauge)")]
     pub scheduled: u64,
+    /// Tasks in user space's custody now (gauge).
+    #[stat(
+        desc = "Tasks in the user-space scheduler's custody now: in the ring, held, or dispatched but not applied (gauge)"
+    )]
+    pub custody: u64,
     /// Exit notifications handled since start.
     #[stat(desc = "Task exit notifications handled by the policy since start (total)")]
     pub exits: u64,
@@ -85,14 +108,19 @@ impl Metrics {
             user: delta(c.user_dispatches, p.user_dispatches),
             kernel: delta(c.kernel_dispatches, p.kernel_dispatches),
             cancelled: delta(c.cancelled_dispatches, p.cancelled_dispatches),
+            stale: delta(c.stale_records, p.stale_records),
             bounced: delta(c.bounced_dispatches, p.bounced_dispatches),
             congested: delta(c.congested_dispatches, p.congested_dispatches),
             fallback: delta(c.fallback_dispatches, p.fallback_dispatches),
+            fb_episodes: delta(c.fallback_episodes, p.fallback_episodes),
+            fb_ms: delta(c.fallback_ns, p.fallback_ns) / 1_000_000,
+            fb_last_ms: c.fallback_last_ns / 1_000_000,
             direct: delta(c.direct_wakeups, p.direct_wakeups),
             cpus: u64::from(cur.nr_cpus),
             running: c.nr_running,
             queued: c.nr_queued,
             scheduled: c.nr_scheduled,
+            custody: c.nr_custody,
             exits: cur.exits,
             pgfaults: cur.pgfaults,
             restarts: cur.restarts,

@@ -63,10 +63,19 @@ pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
         congested_dispatches: base.congested_dispatches + current.congested_dispatches,
         fallback_dispatches: base.fallback_dispatches + current.fallback_dispatches,
         direct_wakeups: base.direct_wakeups + current.direct_wakeups,
+        stale_records: base.stale_records + current.stale_records,
+        fallback_episodes: base.fallback_episodes + current.fallback_episodes,
+        fallback_ns: base.fallback_ns + current.fallback_ns,
         // Gauges describe the present only.
+        fallback_last_ns: if current.fallback_last_ns != 0 {
+            current.fallback_last_ns
+        } else {
+            base.fallback_last_ns
+        },
         nr_running: current.nr_running,
         nr_queued: current.nr_queued,
         nr_scheduled: current.nr_scheduled,
+        nr_custody: current.nr_custody,
     }
 }
 
