@@ -30,7 +30,6 @@ RL_RUNS=0
 : "${RL_ATTACH_SECS:=30}"
 : "${RL_STOP_TIMEOUT:=30}"
 : "${RL_SURVIVAL_SECS:=30}"
-: "${RL_SIGSTOP_SECS:=10}"
 : "${RL_STRESS:=-c 2 -f 2 --affinity 2 --affinity-delay 1 --affinity-pin}"
 
 rl() { echo "@@RL $*" >&3; }

@@ -23,6 +23,10 @@ rl_kernel_checks() {
     else
         rl_result tools fail "guest tools failed: $(tail -n 3 /tmp/tools.log | tr '\n' '|')"
     fi
+    # The same-boot reference of the stall scenarios (stall.sh).
+    case " $RL_SCENARIOS " in
+    *" sigstop "* | *" spin "*) rl_stall_baseline ;;
+    esac
 }
 
 # rl_test_sched NAME: every scenario of RL_SCENARIOS for one scheduler

@@ -1,6 +1,7 @@
 # The default scenarios of `vm-test`, run in order for each scheduler (part of
 # the guest library: xtask/src/initramfs.rs joins lib.sh, scenarios.sh,
-# faults.sh and main.sh into the guest's /rustland/lib.sh).
+# faults.sh, stall.sh and main.sh into the guest's /rustland/lib.sh). The
+# stall scenarios (sigstop, custody, spin) are in stall.sh.
 
 # --- scenarios ----------------------------------------------------------------
 
@@ -118,33 +119,6 @@ sc_exits() {
         rl_result exits pass "exits=$exits exit notifications"
     else
         rl_result exits fail "exits=$exits after a fork-heavy load"
-    fi
-}
-
-sc_sigstop() {
-    need_running sigstop || return
-    local load during from user ejected
-    kmark "sigstop-$RL_SCHED"
-    (cd /tmp && stress-ng -c 2 -f 1 -t "$((RL_SIGSTOP_SECS + 10))s") >/dev/null 2>&1 &
-    load=$!
-    sleep 2
-    kill -STOP "$RL_SCHED_PID"
-    sleep "$RL_SIGSTOP_SECS"
-    during=$(scx_state)
-    from=$(($(out_lines) + 1))
-    kill -CONT "$RL_SCHED_PID"
-    sleep 5
-    user=$(stat_sum user "$from")
-    ejected=$(ejections_since "sigstop-$RL_SCHED")
-    wait "$load"
-    if [ -n "$ejected" ]; then
-        rl_result sigstop fail "ejected while stopped: $ejected"
-    elif [ "$during" != enabled ] || ! sched_attached || ! sched_alive; then
-        rl_result sigstop fail "state while stopped=$during, now=$(scx_state) alive=$(sched_alive && echo yes || echo no)"
-    elif [ "$user" -le 0 ]; then
-        rl_result sigstop fail "no user dispatches in the 5s after SIGCONT: $(out_tail 3)"
-    else
-        rl_result sigstop pass "stopped ${RL_SIGSTOP_SECS}s under load, stayed enabled; user=$user after SIGCONT"
     fi
 }
 

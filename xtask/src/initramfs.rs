@@ -18,11 +18,12 @@ use crate::util;
 /// The guest's /init: mounts, then runs the job with the scenario library.
 pub const INIT_SCRIPT: &str = include_str!("../guest/init.sh");
 /// Shell library with the tagged-output helpers, the scenarios and the jobs: guest/lib.sh, scenarios.sh,
-/// faults.sh and main.sh joined into one file, the guest's /rustland/lib.sh.
+/// faults.sh, stall.sh and main.sh joined into one file, the guest's /rustland/lib.sh.
 pub const LIB_SCRIPT: &str = concat!(
     include_str!("../guest/lib.sh"),
     include_str!("../guest/scenarios.sh"),
     include_str!("../guest/faults.sh"),
+    include_str!("../guest/stall.sh"),
     include_str!("../guest/main.sh"),
 );
 

@@ -14,24 +14,25 @@ use crate::util;
 use crate::workspace::{self, Scheduler, Workspace};
 use crate::KernelArgs;
 
-/// The scenarios run for each scheduler, in order (see xtask/guest/scenarios.sh).
+/// The scenarios run for each scheduler, in order (see xtask/guest/scenarios.sh and stall.sh).
 /// Each needs a `sc_<name>` function in the guest library.
 pub const SCENARIOS: &[&str] = &[
-    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
+    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "custody", "hotplug",
+    "sigterm", "detach",
 ];
 
 /// The fault scenarios, run after [`SCENARIOS`] with `--faults`
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
     "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",
-    "badcli",
+    "spin", "badcli",
 ];
 
 /// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
 pub const PROBE_SCENARIOS: &[&str] = &["cycles"];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
-const FAULT_SECS_PER_SCHED: u64 = 170;
+const FAULT_SECS_PER_SCHED: u64 = 260;
 
 /// The guest helper binary (xtask/src/bin/rl-guest.rs), put in the initramfs.
 const GUEST_HELPER: &str = "rl-guest";

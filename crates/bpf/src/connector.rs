@@ -350,6 +350,7 @@ impl Connector for BpfConnector {
             nr_custody: gauge(c.nr_custody),
             stale_records: self.stale_records,
             fallback_episodes: c.fallback_episodes,
+            fallback_reclaimed: c.fallback_reclaimed,
             fallback_ns: c.fallback_ns
                 + match c.fallback_since_ns {
                     0 => 0,

@@ -105,6 +105,9 @@ pub struct Counters {
     /// Episodes in which the kernel side found user space unresponsive and scheduled every task itself until user
     /// space showed progress again.
     pub fallback_episodes: u64,
+    /// Tasks the kernel side took back from user space's custody in those episodes (the rest of the fallback's
+    /// dispatches are tasks that became runnable during an episode).
+    pub fallback_reclaimed: u64,
     /// Time spent in those episodes, the one going on included (ns).
     pub fallback_ns: u64,
     /// How long the last finished episode lasted (ns; 0 before the first one ends).

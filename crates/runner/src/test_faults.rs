@@ -10,10 +10,11 @@ use rustland_core::{Context, Dispatch, Pid, Policy, QueuedTask};
 /// caught, the scheduler detached and the panic reported.
 pub const TEST_PANIC_ENV: &str = "RUSTLAND_TEST_PANIC_AFTER";
 
-/// When set to `N`, the policy's `pick_next` spins (busy, on the CPU) once, on its `N`-th dispatch, for
-/// [`TEST_SPIN_SECS_ENV`] seconds (10 by default), so the tests can check that the BPF side schedules alone while
-/// a live scheduler makes no progress, and that the scheduler takes over again afterwards.
-pub const TEST_SPIN_ENV: &str = "RUSTLAND_TEST_SPIN_AFTER";
+/// When set to `S`, the policy's `pick_next` spins (busy, on the CPU) once, at its first call `S` seconds or more
+/// after the policy was made, for [`TEST_SPIN_SECS_ENV`] seconds (10 by default), so the tests can check that the
+/// BPF side schedules alone while a live scheduler makes no progress, and that the scheduler takes over again
+/// afterwards.
+pub const TEST_SPIN_ENV: &str = "RUSTLAND_TEST_SPIN_AT";
 
 /// How long the spin of [`TEST_SPIN_ENV`] lasts, in seconds (1 to 60).
 pub const TEST_SPIN_SECS_ENV: &str = "RUSTLAND_TEST_SPIN_SECS";
@@ -23,8 +24,8 @@ pub const TEST_SPIN_SECS_ENV: &str = "RUSTLAND_TEST_SPIN_SECS";
 pub struct TestFaults {
     /// Panic on this dispatch (1-based).
     pub panic_after: Option<u64>,
-    /// Spin on this dispatch (1-based).
-    pub spin_after: Option<u64>,
+    /// Spin once this long after the policy was made.
+    pub spin_at: Option<Duration>,
     /// How long the spin lasts.
     pub spin_for: Duration,
 }
@@ -36,13 +37,13 @@ impl TestFaults {
     }
 
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let count = |name: &str| -> Result<Option<u64>, String> {
+        let positive = |name: &str, what: &str| -> Result<Option<u64>, String> {
             match lookup(name) {
                 None => Ok(None),
                 Some(v) => match v.trim().parse::<u64>() {
                     Ok(n) if n > 0 => Ok(Some(n)),
                     _ => Err(format!(
-                        "{name} must be a positive number of dispatches, not `{v}`"
+                        "{name} must be a positive number of {what}, not `{v}`"
                     )),
                 },
             }
@@ -59,8 +60,8 @@ impl TestFaults {
             },
         };
         Ok(TestFaults {
-            panic_after: count(TEST_PANIC_ENV)?,
-            spin_after: count(TEST_SPIN_ENV)?,
+            panic_after: positive(TEST_PANIC_ENV, "dispatches")?,
+            spin_at: positive(TEST_SPIN_ENV, "seconds")?.map(Duration::from_secs),
             spin_for: Duration::from_secs(spin_secs),
         })
     }
@@ -71,6 +72,7 @@ impl TestFaults {
             policy,
             faults: self,
             dispatches: 0,
+            made: Instant::now(),
         }
     }
 }
@@ -80,6 +82,7 @@ pub struct WithTestFaults<P> {
     policy: P,
     faults: TestFaults,
     dispatches: u64,
+    made: Instant,
 }
 
 impl<P: Policy> Policy for WithTestFaults<P> {
@@ -95,7 +98,12 @@ impl<P: Policy> Policy for WithTestFaults<P> {
         if self.faults.panic_after == Some(self.dispatches) {
             panic!("{TEST_PANIC_ENV} reached: test panic in the policy");
         }
-        if self.faults.spin_after == Some(self.dispatches) {
+        if self
+            .faults
+            .spin_at
+            .is_some_and(|at| self.made.elapsed() >= at)
+        {
+            self.faults.spin_at = None;
             let start = Instant::now();
             while start.elapsed() < self.faults.spin_for {
                 std::hint::spin_loop();
@@ -139,10 +147,10 @@ mod tests {
 
     #[test]
     fn the_variables_are_read_and_bad_values_named() {
-        let f = faults(&[(TEST_SPIN_ENV, "200"), (TEST_SPIN_SECS_ENV, "3")]).unwrap();
+        let f = faults(&[(TEST_SPIN_ENV, "20"), (TEST_SPIN_SECS_ENV, "3")]).unwrap();
         assert_eq!(
-            (f.spin_after, f.spin_for),
-            (Some(200), Duration::from_secs(3))
+            (f.spin_at, f.spin_for),
+            (Some(Duration::from_secs(20)), Duration::from_secs(3))
         );
         let err = faults(&[(TEST_PANIC_ENV, "0")]).unwrap_err();
         assert!(err.contains(TEST_PANIC_ENV) && err.contains("`0`"), "{err}");

@@ -1,15 +1,26 @@
-//! `rl-guest`: a tiny helper the VM tests run inside the guest (busybox has no `chrt` that knows SCHED_EXT).
+//! `rl-guest`: a tiny helper the VM tests run inside the guest, for what busybox cannot do.
 //!
-//! `rl-guest ext CMD [ARGS...]`: switch this process to the `SCHED_EXT` policy, then run CMD in its place (its
-//! children inherit the policy). Used by the `--partial` fault test: only such tasks may be scheduled by a
-//! scheduler started with `--partial`.
+//! - `rl-guest ext CMD [ARGS...]`: switch this process to the `SCHED_EXT` policy (busybox has no `chrt` that knows
+//!   it), then run CMD in its place (its children inherit the policy). Used by the `--partial` fault test: only
+//!   such tasks may be scheduled by a scheduler started with `--partial`.
+//! - `rl-guest sleepers N SECS`: N threads that sleep for SECS seconds, then exit (the `threads` scenario: the
+//!   fallback's cost must not grow with the number of threads on the machine).
+//! - `rl-guest burst N SPIN_MS FIFO`: N threads that each open the named pipe FIFO for reading, which blocks
+//!   until a writer opens it and then wakes them all in that one system call, and then each run on the CPU for
+//!   SPIN_MS (the `custody` scenario: the shell stops the scheduler and opens the pipe, so hundreds of tasks become
+//!   runnable at once and wait in the stopped scheduler's custody).
 
 // The one system call this helper exists for has no safe wrapper in a crate xtask builds with (nix and rustix
 // know no SCHED_EXT); the tidy test allows `unsafe` here and in crates/bpf only.
 #![allow(unsafe_code)]
 
+use std::fs::File;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 /// The `SCHED_EXT` scheduling policy (include/uapi/linux/sched.h).
 const SCHED_EXT: i32 = 7;
@@ -25,15 +36,39 @@ extern "C" {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: rl-guest ext CMD [ARGS...]");
+    eprintln!(
+        "usage: rl-guest ext CMD [ARGS...]\n       rl-guest sleepers N SECS\n       rl-guest burst N SPIN_MS FIFO"
+    );
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some("ext"), Some(cmd)) = (args.first().map(String::as_str), args.get(1)) else {
-        return usage();
+    let numbers = |from: usize, count: usize| -> Option<Vec<u64>> {
+        let nums: Vec<u64> = args
+            .get(from..)?
+            .iter()
+            .map(|a| a.parse().ok())
+            .collect::<Option<_>>()?;
+        (nums.len() == count).then_some(nums)
     };
+    match args.first().map(String::as_str) {
+        Some("ext") if args.len() >= 2 => run_as_ext(&args[1], &args[2..]),
+        Some("sleepers") => match numbers(1, 2) {
+            Some(n) => sleepers(n[0], Duration::from_secs(n[1])),
+            None => usage(),
+        },
+        Some("burst") if args.len() == 4 => match (args[1].parse(), args[2].parse()) {
+            (Ok(n), Ok(spin_ms)) => {
+                burst(n, Duration::from_millis(spin_ms), PathBuf::from(&args[3]))
+            }
+            _ => usage(),
+        },
+        _ => usage(),
+    }
+}
+
+fn run_as_ext(cmd: &str, args: &[String]) -> ExitCode {
     let param = SchedParam { sched_priority: 0 };
     // SAFETY: plain syscall wrapper; `param` is a valid, initialised struct that outlives the call; pid 0 is
     // this process.
@@ -45,7 +80,60 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let err = Command::new(cmd).args(&args[2..]).exec();
+    let err = Command::new(cmd).args(args).exec();
     eprintln!("rl-guest: cannot run {cmd}: {err}");
     ExitCode::FAILURE
+}
+
+/// Starts `n` threads with small stacks running `body`.
+fn spawn_all(
+    n: u64,
+    body: impl Fn() + Send + Sync + 'static,
+) -> Result<Vec<thread::JoinHandle<()>>, ExitCode> {
+    let body = Arc::new(body);
+    let mut threads = Vec::new();
+    for i in 0..n {
+        let body = Arc::clone(&body);
+        match thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || body())
+        {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                eprintln!("rl-guest: thread {i} of {n}: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    }
+    println!("rl-guest: {n} threads started");
+    Ok(threads)
+}
+
+fn join_all(threads: Vec<thread::JoinHandle<()>>) -> ExitCode {
+    for t in threads {
+        let _ = t.join();
+    }
+    ExitCode::SUCCESS
+}
+
+fn sleepers(n: u64, secs: Duration) -> ExitCode {
+    match spawn_all(n, move || thread::sleep(secs)) {
+        Ok(threads) => join_all(threads),
+        Err(code) => code,
+    }
+}
+
+fn burst(n: u64, spin: Duration, fifo: PathBuf) -> ExitCode {
+    let threads = spawn_all(n, move || {
+        // Blocks until a writer opens the pipe; one open for writing wakes every thread waiting here.
+        let _open = File::open(&fifo);
+        let start = Instant::now();
+        while start.elapsed() < spin {
+            std::hint::spin_loop();
+        }
+    });
+    match threads {
+        Ok(threads) => join_all(threads),
+        Err(code) => code,
+    }
 }

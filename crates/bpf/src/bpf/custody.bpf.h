@@ -87,3 +87,17 @@ static void custody_forget(struct task_ctx *tctx)
 		custody_slot_free(seq);
 	}
 }
+
+/*
+ * The vtime the policy gave @p last, whatever the fallback ordered it by since. (Both loads are made, so that the
+ * compiler cannot merge them into one load from either pointer, which the verifier rejects.)
+ */
+static u64 policy_vtime(const struct task_struct *p, const struct task_ctx *tctx)
+{
+	u64 vtime = p->scx.dsq_vtime;
+
+	barrier_var(vtime);
+	if (tctx && tctx->fallback_owned)
+		vtime = tctx->policy_vtime;
+	return vtime;
+}

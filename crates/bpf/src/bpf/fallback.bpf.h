@@ -46,31 +46,28 @@ static void fallback_end(u64 now)
  * thread can be stuck too: spinning, or on something a task it must schedule holds; docs/reliability.md). The
  * episode lasts until user space shows progress, not until its custody is empty: it has been away for a while, and
  * tasks handed to it meanwhile would each wait @fallback_ns again. One CPU begins and ends an episode (atomic
- * exchange of in_fallback).
+ * exchanges of in_fallback).
  */
 static bool usersched_unresponsive(u64 now)
 {
 	u64 progress;
 
 	if (in_fallback) {
-		if (!user_space_is_back())
+		/* While the CPU that begins the episode records where the rings stand, nobody may judge progress. */
+		if (in_fallback != FALLBACK_ON || !user_space_is_back())
 			return true;
-		if (__sync_val_compare_and_swap(&in_fallback, 1, 0))
+		if (__sync_val_compare_and_swap(&in_fallback, FALLBACK_ON, FALLBACK_OFF) == FALLBACK_ON)
 			fallback_end(now);
 		return false;
 	}
 	progress = user_progress_ns;
 	if (!counters.nr_custody || now <= progress || now - progress <= fallback_ns)
 		return false;
-	if (!__sync_val_compare_and_swap(&in_fallback, 0, 1))
+	if (__sync_val_compare_and_swap(&in_fallback, FALLBACK_OFF, FALLBACK_BEGINNING) == FALLBACK_OFF) {
 		fallback_begin(now);
+		__sync_lock_test_and_set(&in_fallback, FALLBACK_ON);
+	}
 	return true;
-}
-
-/* The vtime the policy gave @p last, whatever the fallback ordered it by since. */
-static u64 policy_vtime(const struct task_struct *p, const struct task_ctx *tctx)
-{
-	return tctx && tctx->fallback_owned ? tctx->policy_vtime : p->scx.dsq_vtime;
 }
 
 /*
@@ -157,8 +154,10 @@ static void fallback_custody(void)
 		if (!p)
 			continue;
 		tctx = lookup_task_ctx(p);
-		if (tctx && custody_claim(tctx, seq))
+		if (tctx && custody_claim(tctx, seq)) {
 			fallback_insert(p, tctx, 0);
+			stat_inc(fallback_reclaimed);
+		}
 		bpf_task_release(p);
 	}
 }

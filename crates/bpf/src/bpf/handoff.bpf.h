@@ -38,7 +38,7 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	rec->exec_runtime_ns = tctx->exec_runtime_ns;
 	rec->weight = p->scx.weight;
 	/* The policy's vtime, whatever the fallback ordered the task by meanwhile. */
-	rec->vtime = tctx->fallback_owned ? tctx->policy_vtime : p->scx.dsq_vtime;
+	rec->vtime = policy_vtime(p, tctx);
 	tctx->fallback_owned = false;
 	rec->enq_seq = seq;
 	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);

@@ -108,6 +108,7 @@ struct rl_counters {
 	u64 fallback_episodes;	/* times the dispatcher found user space unresponsive */
 	u64 fallback_ns;	/* time spent in finished fallback episodes */
 	u64 fallback_last_ns;	/* duration of the last finished fallback episode */
+	u64 fallback_reclaimed;	/* tasks the fallback took back from user space's custody */
 	u64 fallback_since_ns;	/* when the fallback episode going on began (CLOCK_MONOTONIC), 0 if none */
 	u64 direct_wakeups;	/* tasks woken by an interrupt that the dispatcher put on their CPU itself */
 };

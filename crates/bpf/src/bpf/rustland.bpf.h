@@ -25,6 +25,11 @@ UEI_DEFINE(uei);
 
 #define NSEC_PER_MSEC		1000000ULL
 
+/* Values of in_fallback. */
+#define FALLBACK_OFF		0
+#define FALLBACK_BEGINNING	1
+#define FALLBACK_ON		2
+
 /* Set by user space before load. */
 const volatile s32 usersched_pid;		/* thread id of the user-space scheduler */
 const volatile bool builtin_idle = true;	/* select_cpu dispatches to idle CPUs directly */
@@ -60,7 +65,7 @@ static volatile u32 custody_cursor;		/* where the fallback's scan of the custody
  * (dispatch records drained, consumer position), which tell that user space is back; the fallback's virtual clock
  * (the highest vtime of a task it started); whether FALLBACK_DSQ may hold tasks.
  */
-static volatile u32 in_fallback;		/* 1 during a fallback episode */
+static volatile u32 in_fallback;		/* FALLBACK_OFF, _BEGINNING or _ON */
 static u64 fallback_drained_at_start;
 static u64 fallback_consumed_at_start;
 static u64 fallback_clock;

@@ -58,6 +58,7 @@ mod tests {
             "congested",
             "fallback",
             "fb_episodes",
+            "fb_reclaimed",
             "fb_ms",
             "fb_last_ms",
             "direct",

@@ -9,12 +9,12 @@ use super::{sleep_unless_stopped, Metrics, Snapshot, StatsRequester};
 
 impl Metrics {
     /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. stale=.. bounced=.. congested=.. fallback=..
-    /// fb_episodes=.. fb_ms=.. fb_last_ms=.. direct=.. running=.. queued=.. scheduled=.. custody=.. exits=..
+    /// fb_episodes=.. fb_reclaimed=.. fb_ms=.. fb_last_ms=.. direct=.. running=.. queued=.. scheduled=.. custody=.. exits=..
     /// pgfaults=..` followed by the policy's figures.
     pub fn format_line(&self) -> String {
         use std::fmt::Write as _;
         let mut line = format!(
-            "[{}] user={} kernel={} cancelled={} stale={} bounced={} congested={} fallback={} fb_episodes={} fb_ms={} \
+            "[{}] user={} kernel={} cancelled={} stale={} bounced={} congested={} fallback={} fb_episodes={} fb_reclaimed={} fb_ms={} \
              fb_last_ms={} direct={} running={} queued={} scheduled={} custody={} exits={} pgfaults={}",
             self.scheduler,
             self.user,
@@ -25,6 +25,7 @@ impl Metrics {
             self.congested,
             self.fallback,
             self.fb_episodes,
+            self.fb_reclaimed,
             self.fb_ms,
             self.fb_last_ms,
             self.direct,
@@ -104,6 +105,7 @@ mod tests {
                 "congested",
                 "fallback",
                 "fb_episodes",
+                "fb_reclaimed",
                 "fb_ms",
                 "fb_last_ms",
                 "direct",

@@ -51,6 +51,11 @@ pub struct Metrics {
         desc = "Episodes in which BPF found the user-space scheduler unresponsive and scheduled alone (delta)"
     )]
     pub fb_episodes: u64,
+    /// Tasks the fallback took back from the user-space scheduler's custody (delta).
+    #[stat(
+        desc = "Tasks BPF took back from the unresponsive user-space scheduler's custody (delta)"
+    )]
+    pub fb_reclaimed: u64,
     /// Time spent in fallback episodes, the one going on included (ms, delta).
     #[stat(
         desc = "Time BPF scheduled alone in fallback episodes, the current one included (ms, delta)"
@@ -113,6 +118,7 @@ impl Metrics {
             congested: delta(c.congested_dispatches, p.congested_dispatches),
             fallback: delta(c.fallback_dispatches, p.fallback_dispatches),
             fb_episodes: delta(c.fallback_episodes, p.fallback_episodes),
+            fb_reclaimed: delta(c.fallback_reclaimed, p.fallback_reclaimed),
             fb_ms: delta(c.fallback_ns, p.fallback_ns) / 1_000_000,
             fb_last_ms: c.fallback_last_ns / 1_000_000,
             direct: delta(c.direct_wakeups, p.direct_wakeups),

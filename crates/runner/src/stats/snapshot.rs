@@ -65,6 +65,7 @@ pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
         direct_wakeups: base.direct_wakeups + current.direct_wakeups,
         stale_records: base.stale_records + current.stale_records,
         fallback_episodes: base.fallback_episodes + current.fallback_episodes,
+        fallback_reclaimed: base.fallback_reclaimed + current.fallback_reclaimed,
         fallback_ns: base.fallback_ns + current.fallback_ns,
         // Gauges describe the present only.
         fallback_last_ns: if current.fallback_last_ns != 0 {

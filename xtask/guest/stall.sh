@@ -1,0 +1,214 @@
+# Scenarios of a stopped or stuck scheduler (part of the guest library, see
+# scenarios.sh): while user space makes no progress the BPF side must schedule
+# alone at close to the default scheduler's speed, and hand back within
+# moments once user space is back (docs/reliability.md, "A stopped scheduler").
+#
+# The probe, run in the stall window under two CPU hogs: hackbench -g 2 -l 100
+# (time), then a 10 ms periodic waker (cyclictest -t 1 -i 10000 -l 600: max
+# latency and how long its 600 periods took), and the largest run-queue wait of
+# a hog worker over the window (/proc/PID/schedstat). rl_stall_baseline runs the
+# same probe under the default scheduler once per boot, for the same-boot
+# targets.
+
+: "${RL_STALL_SECS:=10}"
+RL_STALL_BASE=/tmp/stall-default
+
+# children_of PID: the pids of PID's children
+children_of() {
+    local s pid comm state ppid rest
+    for s in /proc/[0-9]*/stat; do
+        read -r pid comm state ppid rest <"$s" 2>/dev/null || continue
+        [ "$ppid" = "$1" ] && echo "$pid"
+    done
+}
+# run_delay_ms PID: time PID has waited on a run queue so far (ms)
+run_delay_ms() { awk '{ print int($2 / 1000000) }' /proc/"$1"/schedstat 2>/dev/null || echo 0; }
+
+# stall_hogs: start two CPU hogs for the window (pid in RL_STALL_LOAD, their
+# workers in RL_STALL_HOGS once they run)
+stall_hogs() {
+    (cd /tmp && exec stress-ng -c 2 --cpu-method int64 -t "$((RL_STALL_SECS + 6))s") >/dev/null 2>&1 &
+    RL_STALL_LOAD=$!
+    sleep 2
+    RL_STALL_HOGS=$(children_of "$RL_STALL_LOAD")
+}
+# stall_waits: "pid:ms ..." run-queue waits of the hog workers so far
+stall_waits() {
+    local h
+    for h in $RL_STALL_HOGS; do printf '%s:%s ' "$h" "$(run_delay_ms "$h")"; done
+}
+# stall_max_wait BEFORE AFTER: the largest wait of one worker between two stall_waits
+stall_max_wait() {
+    echo "$1 | $2" | awk '{
+        for (i = 1; i <= NF; i++) {
+            if ($i == "|") { after = 1; continue }
+            split($i, kv, ":")
+            if (after) { d = kv[2] - w[kv[1]]; if (d > max) max = d } else w[kv[1]] = kv[2]
+        }
+    } END { print max + 0 }'
+}
+
+# stall_probe: run the probe now; sets RL_HB_MS, RL_CYC_MAX_US, RL_CYC_MS
+stall_probe() {
+    local t0
+    RL_HB_MS=$(hackbench -g 2 -l 100 2>/dev/null | awk '/^Time:/ { printf "%d", $2 * 1000 }')
+    t0=$(now_ms)
+    RL_CYC_MAX_US=$(cyclictest -t 1 -i 10000 -l 600 -q 2>/dev/null | grep -o 'Max: *[0-9]*' | grep -o '[0-9]*$')
+    RL_CYC_MS=$(($(now_ms) - t0))
+    : "${RL_HB_MS:=0}" "${RL_CYC_MAX_US:=0}"
+}
+
+# stall_window START STOP: START the stall, run the probe under two hogs for
+# RL_STALL_SECS, then STOP it; sets the probe's figures, RL_STALL_WAIT_MS (the
+# largest hog wait), RL_STALL_MS (the window) and RL_STALL_END_MS (when it was
+# stopped, ms since boot)
+stall_window() {
+    local w0 t0 left
+    stall_hogs
+    w0=$(stall_waits)
+    t0=$(now_ms)
+    $1
+    stall_probe
+    left=$((RL_STALL_SECS * 1000 - ($(now_ms) - t0)))
+    [ "$left" -gt 0 ] && usleep $((left * 1000))
+    RL_STALL_WAIT_MS=$(stall_max_wait "$w0" "$(stall_waits)")
+    RL_STALL_END_MS=$(now_ms)
+    RL_STALL_MS=$((RL_STALL_END_MS - t0))
+    $2
+    wait "$RL_STALL_LOAD"
+}
+
+stall_figures() {
+    echo "hackbench ${RL_HB_MS} ms, waker max ${RL_CYC_MAX_US} us, 600 periods in ${RL_CYC_MS} ms, largest hog wait ${RL_STALL_WAIT_MS}/${RL_STALL_MS} ms"
+}
+
+# Once per boot, before any scheduler: the probe under the default scheduler.
+rl_stall_baseline() {
+    stall_window true true
+    echo "$RL_HB_MS $RL_CYC_MAX_US $RL_CYC_MS $RL_STALL_WAIT_MS $RL_STALL_MS" >"$RL_STALL_BASE"
+    rl_result stall-probe pass "default scheduler: $(stall_figures)"
+}
+
+sched_sigstop() { kill -STOP "$RL_SCHED_PID"; }
+sched_sigcont() { kill -CONT "$RL_SCHED_PID"; }
+
+# stall_verdict SCENARIO MARK FROM STALL_MS WHAT: the targets, after the
+# window and 3 s of recovery. The episode began about fallback_ns (250 ms)
+# after user space stopped answering, for STALL_MS, so the episode's length
+# tells when user space took over.
+stall_verdict() {
+    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 ejected base_hb episodes last_ms taken_ms user
+    sleep 3
+    ejected=$(ejections_since "$mark")
+    read -r base_hb _ <"$RL_STALL_BASE" 2>/dev/null
+    episodes=$(stat_sum fb_episodes "$from")
+    last_ms=$(stat_last fb_last_ms)
+    taken_ms=$((last_ms + 250 - stall_ms))
+    user=$(stat_sum user "$(($(out_lines) - 1))")
+    tail -n +"$from" "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED $scenario| /" >&3
+    local figures
+    figures="$(stall_figures); default: ${base_hb:-?} ms hackbench; episodes=$episodes, the last ${last_ms} ms (user space back ${taken_ms} ms after the window), fallback=$(stat_sum fallback "$from") reclaimed=$(stat_sum fb_reclaimed "$from")"
+    if [ -n "$ejected" ]; then
+        rl_result "$scenario" fail "ejected: $ejected; $figures"
+    elif ! sched_alive || ! sched_attached; then
+        rl_result "$scenario" fail "state=$(scx_state) alive=$(sched_alive && echo yes || echo no): $(out_tail 3); $figures"
+    elif [ -z "$base_hb" ] || [ "$RL_HB_MS" -le 0 ] || [ "$RL_HB_MS" -gt $((base_hb * 2)) ]; then
+        rl_result "$scenario" fail "hackbench over 2x the default scheduler's; $figures"
+    elif [ "$RL_CYC_MAX_US" -le 0 ] || [ "$RL_CYC_MAX_US" -gt 30000 ]; then
+        rl_result "$scenario" fail "the periodic waker's max latency over 30 ms; $figures"
+    elif [ $((RL_STALL_WAIT_MS * 10)) -gt $((RL_STALL_MS * 6)) ]; then
+        rl_result "$scenario" fail "a hog worker waited over 60 % of the window; $figures"
+    elif [ "$episodes" -lt 1 ] || [ "$taken_ms" -gt 500 ]; then
+        rl_result "$scenario" fail "user space did not take over within 500 ms; $figures"
+    elif [ "$user" -le 0 ]; then
+        rl_result "$scenario" fail "no user dispatches in the last 2 s: $(out_tail 3); $figures"
+    else
+        rl_result "$scenario" pass "$what; $figures"
+    fi
+}
+
+sc_sigstop() {
+    need_running sigstop || return
+    kmark "sigstop-$RL_SCHED"
+    local from
+    from=$(($(out_lines) + 1))
+    stall_window sched_sigstop sched_sigcont
+    stall_verdict sigstop "sigstop-$RL_SCHED" "$from" "$RL_STALL_MS" "stopped ${RL_STALL_SECS}s under 2 hogs"
+}
+
+# A live scheduler that makes no progress: its policy's pick_next spins for the
+# whole window (RUSTLAND_TEST_SPIN_AT, crates/runner/src/test_faults.rs).
+sc_spin() {
+    sched_quit
+    kmark "spin-$RL_SCHED"
+    export RUSTLAND_TEST_SPIN_AT=3 RUSTLAND_TEST_SPIN_SECS=$RL_STALL_SECS
+    sched_attach
+    unset RUSTLAND_TEST_SPIN_AT RUSTLAND_TEST_SPIN_SECS
+    if ! sched_attached; then
+        rl_result spin fail "could not start $RL_SCHED with a spinning policy: $(out_tail 3)"
+        return
+    fi
+    local from
+    from=$(($(out_lines) + 1))
+    # stall_hogs takes 2 s; the spin begins 3 s after the start.
+    stall_window true true
+    stall_verdict spin "spin-$RL_SCHED" "$from" "$((RL_STALL_SECS * 1000))" "pick_next spun ${RL_STALL_SECS}s under 2 hogs"
+    sched_quit
+}
+
+# Hundreds of tasks in the stopped scheduler's custody at once: every insert of
+# the fallback checks for a free dispatch slot, so none overflows.
+sc_custody() {
+    need_running custody || return
+    kmark "custody-$RL_SCHED"
+    local from burst ejected reclaimed
+    from=$(($(out_lines) + 1))
+    rm -f /tmp/gate && mkfifo /tmp/gate
+    rl-guest burst 400 300 /tmp/gate >/tmp/burst.log 2>&1 &
+    burst=$!
+    wait_for 20 grep -q 'threads started' /tmp/burst.log
+    kill -STOP "$RL_SCHED_PID"
+    # One open for writing wakes all 400 threads at once, into the stopped scheduler's custody.
+    exec 4>/tmp/gate
+    sleep 4
+    exec 4>&-
+    kill -CONT "$RL_SCHED_PID"
+    wait_for 30 sched_dead_or_done "$burst"
+    sleep 2
+    ejected=$(ejections_since "custody-$RL_SCHED")
+    reclaimed=$(stat_sum fb_reclaimed "$from")
+    if [ -n "$ejected" ]; then
+        rl_result custody fail "ejected: $ejected; reclaimed=$reclaimed"
+    elif ! sched_alive || ! sched_attached; then
+        rl_result custody fail "state=$(scx_state): $(out_tail 3)"
+    elif [ -d /proc/"$burst" ]; then
+        rl_result custody fail "the 400 woken threads did not finish in 30 s; reclaimed=$reclaimed"
+    elif [ "$reclaimed" -lt 300 ]; then
+        rl_result custody fail "the fallback took back only $reclaimed tasks (300 wanted): $(cat /tmp/burst.log)"
+    else
+        rl_result custody pass "400 threads woken at once while stopped; the fallback took back $reclaimed from custody, no overflow; episodes=$(stat_sum fb_episodes "$from")"
+    fi
+}
+sched_dead_or_done() { [ ! -d /proc/"$1" ]; }
+
+# The sigstop probe with 10,000 more threads asleep on the machine: the
+# fallback finds the tasks in custody through its list, so its cost, and the
+# machine's speed while it schedules alone, must not depend on them.
+sc_threads() {
+    need_running threads || return
+    local sleepers from nr
+    rl-guest sleepers 10000 120 >/tmp/sleepers.log 2>&1 &
+    sleepers=$!
+    if ! wait_for 90 grep -q 'threads started' /tmp/sleepers.log; then
+        rl_result threads fail "10000 sleeping threads not started in 90 s: $(tail -n 2 /tmp/sleepers.log | tr '\n' '|')"
+        kill "$sleepers" 2>/dev/null
+        return
+    fi
+    nr=$(ls -d /proc/[0-9]*/task/* 2>/dev/null | wc -l)
+    kmark "threads-$RL_SCHED"
+    from=$(($(out_lines) + 1))
+    stall_window sched_sigstop sched_sigcont
+    stall_verdict threads "threads-$RL_SCHED" "$from" "$RL_STALL_MS" "stopped ${RL_STALL_SECS}s under 2 hogs with $nr threads on the machine"
+    kill "$sleepers" 2>/dev/null
+    wait "$sleepers" 2>/dev/null
+}
