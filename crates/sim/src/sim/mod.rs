@@ -6,8 +6,8 @@
 //! - `cpu`: what a CPU runs, its local queue, idle CPUs, preemption and CPU-time accounting;
 //! - `shared`: the vtime-ordered shared queue;
 //! - `user`: the user-space scheduler as a task that needs a CPU, and how its dispatches take effect;
-//! - `fallback`: what the kernel side dispatches without the policy (idle fast path, congested ring, slice
-//!   extension, direct wakeups);
+//! - `bypass`: what the kernel side dispatches without the policy while user space responds (idle fast path,
+//!   congested ring, slice extension, direct wakeups);
 //! - `connector`: the [`Connector`](rustland_core::Connector) methods the run loop calls.
 //!
 //! The submodules are parts of one state machine and call one another (a CPU that becomes free may hand itself
@@ -15,10 +15,10 @@
 //! module graph has no cycle: this module uses [`crate::measure`], [`crate::report`], [`crate::render`] and the
 //! configuration; the report depends only on the measurements. [`Simulator::report`] hands it a snapshot of them.
 
+mod bypass;
 mod connector;
 mod cpu;
 mod events;
-mod fallback;
 mod shared;
 mod task;
 mod user;

@@ -1,5 +1,6 @@
-//! Dispatches the kernel side makes without the policy: the idle-CPU fast path, the congested ring's way to
-//! the shared queue, extending the slice of a task nothing else wants the CPU from, and direct wakeups.
+//! Dispatches the kernel side makes without the policy while user space responds: the idle-CPU fast path, the
+//! congested ring's way to the shared queue, extending the slice of a task nothing else wants the CPU from, and
+//! direct wakeups.
 
 use super::task::State;
 use super::Simulator;
