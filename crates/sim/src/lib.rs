@@ -37,7 +37,7 @@ mod rng;
 mod sim;
 mod workload;
 
-pub use config::{SimConfig, MAX_CPUS};
+pub use config::{SimConfig, UserStall, MAX_CPUS};
 pub use error::{RunSimError, SimError};
 pub use file::parse_duration;
 pub use render::{fmt_ns, render_comparison};
