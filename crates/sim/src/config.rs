@@ -2,7 +2,7 @@
 
 use rustland_core::{DIRECT_WAKEUP_MAX_NS, DIRECT_WAKEUP_MIN_NS};
 
-use crate::SimError;
+use crate::{fmt_ns, SimError};
 
 /// The most CPUs a simulated machine may have (affinity masks are 64-bit).
 pub const MAX_CPUS: u32 = 64;
@@ -56,6 +56,39 @@ pub struct SimConfig {
     /// The kernel's scheduler tick (ns): an expired slice is noticed only at the next multiple of it, as sched_ext
     /// checks slices in the tick (4 ms with `HZ=250`). 0 ends slices exactly when they run out.
     pub kernel_tick_ns: u64,
+    /// User space is unresponsive when tasks are in its custody (handed to it and not yet dispatched) and none of
+    /// its dispatches has been applied for this long (ns); the kernel side then schedules every task itself until
+    /// user space shows progress, like the BPF side's fallback (250 ms there too).
+    pub fallback_ns: u64,
+    /// Stretches of time in which the user-space scheduler runs no round, as if stopped with `SIGSTOP`: it takes
+    /// no records and sends no dispatches. In increasing order of time, not overlapping.
+    pub user_stalls: Vec<UserStall>,
+}
+
+/// A stretch of time in which the user-space scheduler is stopped (see [`SimConfig::user_stalls`]): from `at_ns`
+/// on, for `for_ns`, it runs no round and holds no CPU; then it is woken like a stopped process that gets
+/// `SIGCONT`.
+///
+/// ```
+/// use rustland_sim::{SimConfig, UserStall};
+/// let stall = UserStall { at_ns: 2_000_000_000, for_ns: 3_000_000_000 };
+/// let config = SimConfig { user_stalls: vec![stall], ..SimConfig::default() };
+/// assert!(config.validate().is_ok());
+/// assert_eq!(stall.end_ns(), 5_000_000_000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserStall {
+    /// When the scheduler stops (ns of simulated time).
+    pub at_ns: u64,
+    /// How long it stays stopped (ns).
+    pub for_ns: u64,
+}
+
+impl UserStall {
+    /// When the scheduler may run again (ns of simulated time).
+    pub fn end_ns(&self) -> u64 {
+        self.at_ns.saturating_add(self.for_ns)
+    }
 }
 
 impl Default for SimConfig {
@@ -76,6 +109,8 @@ impl Default for SimConfig {
             preempt_min_ns: 100_000,
             direct_wakeup_max_ns: 0,
             kernel_tick_ns: 0,
+            fallback_ns: 250_000_000,
+            user_stalls: Vec::new(),
         }
     }
 }
@@ -124,6 +159,37 @@ impl SimConfig {
                 "tick",
                 format!("{} ns is shorter than 1 us", self.sched_tick_ns),
             );
+        }
+        if self.fallback_ns < 1_000_000 {
+            return bad(
+                "fallback",
+                format!("{} ns is shorter than 1 ms", self.fallback_ns),
+            );
+        }
+        self.validate_stalls()
+    }
+
+    /// Checks [`SimConfig::user_stalls`]: each lasts a while, and each begins after the one before has ended.
+    fn validate_stalls(&self) -> Result<(), SimError> {
+        let mut previous_end = None;
+        for (i, stall) in self.user_stalls.iter().enumerate() {
+            let problem = if stall.for_ns == 0 {
+                Some("lasts no time (`for` must be greater than 0)".to_string())
+            } else {
+                previous_end.filter(|&end| stall.at_ns < end).map(|end| {
+                    format!(
+                        "begins before the one before it ends ({}); list them in order, without overlaps",
+                        fmt_ns(end)
+                    )
+                })
+            };
+            if let Some(problem) = problem {
+                return Err(SimError::Config {
+                    setting: "user-stalls",
+                    message: format!("stall {} (at {}) {problem}", i + 1, fmt_ns(stall.at_ns)),
+                });
+            }
+            previous_end = Some(stall.end_ns());
         }
         Ok(())
     }

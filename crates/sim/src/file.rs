@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::{
-    nice_to_weight, Behaviour, SimError, SimOverrides, TaskKind, TaskSpec, Workload, MAX_CPUS,
+    nice_to_weight, Behaviour, SimError, SimOverrides, TaskKind, TaskSpec, UserStall, Workload,
+    MAX_CPUS,
 };
 
 impl Workload {
@@ -139,6 +140,35 @@ struct FileSim {
     kernel_tick: Option<Dur>,
     preempt_min: Option<Dur>,
     direct_wakeup: Option<Dur>,
+    fallback: Option<Dur>,
+    user_stalls: Option<Vec<FileStall>>,
+}
+
+/// One entry of `user-stalls`: `{ at = "2s", for = "3s" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStall {
+    at: Option<Dur>,
+    #[serde(rename = "for")]
+    length: Option<Dur>,
+}
+
+impl FileStall {
+    /// The stall, or an error naming the missing key of the `i`-th entry (from 0).
+    fn into_stall(self, i: usize) -> Result<UserStall, SimError> {
+        let need = |key: &str, v: Option<Dur>| {
+            v.map(|d| d.0).ok_or_else(|| {
+                parse_error(format!(
+                    "entry {} of `user-stalls` needs `{key}` (e.g. {{ at = \"2s\", for = \"3s\" }})",
+                    i + 1
+                ))
+            })
+        };
+        Ok(UserStall {
+            at_ns: need("at", self.at)?,
+            for_ns: need("for", self.length)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -179,6 +209,17 @@ impl FileWorkload {
             kernel_tick_ns: s.kernel_tick.map(|d| d.0),
             preempt_min_ns: s.preempt_min.map(|d| d.0),
             direct_wakeup_max_ns: s.direct_wakeup.map(|d| d.0),
+            fallback_ns: s.fallback.map(|d| d.0),
+            user_stalls: s
+                .user_stalls
+                .map(|stalls| {
+                    stalls
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, f)| f.into_stall(i))
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?,
         };
         let tasks = self
             .task
@@ -325,6 +366,67 @@ mod tests {
                 max: Some(10)
             }
         );
+    }
+
+    #[test]
+    fn user_stalls_and_the_fallback_delay_are_read_from_the_sim_table() {
+        let w = Workload::from_toml(
+            "[sim]\nfallback = \"100ms\"\nuser-stalls = [{ at = \"2s\", for = \"3s\" }, { at = \"6s\", for = 1000 }]",
+        )
+        .unwrap();
+        assert_eq!(w.sim.fallback_ns, Some(100_000_000));
+        let stalls = w.sim.user_stalls.clone().unwrap();
+        assert_eq!(
+            stalls,
+            [
+                UserStall {
+                    at_ns: 2_000_000_000,
+                    for_ns: 3_000_000_000
+                },
+                UserStall {
+                    at_ns: 6_000_000_000,
+                    for_ns: 1000
+                }
+            ]
+        );
+        let mut config = crate::SimConfig::default();
+        w.sim.apply(&mut config);
+        assert_eq!(config.user_stalls, stalls);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_user_stalls_are_errors_that_name_them() {
+        let err = |text: &str| Workload::from_toml(text).unwrap_err().to_string();
+        let missing = err("[sim]\nuser-stalls = [{ at = \"2s\" }]");
+        assert!(missing.contains("`user-stalls` needs `for`"), "{missing}");
+        assert!(
+            err("[sim]\nuser-stalls = [{ at = \"2s\", for = \"3 fortnights\" }]").contains("unit")
+        );
+        assert!(
+            err("[sim]\nuser-stalls = [{ at = \"2s\", for = \"1s\", kind = 1 }]").contains("kind")
+        );
+        assert!(err("[sim]\nuser-stalls = \"2s\"").contains("user-stalls"));
+        // Well-formed but inconsistent: the settings' check names them.
+        let invalid = |text: &str| {
+            let mut config = crate::SimConfig::default();
+            Workload::from_toml(text).unwrap().sim.apply(&mut config);
+            config.validate().unwrap_err().to_string()
+        };
+        let overlap = invalid(
+            "[sim]\nuser-stalls = [{ at = \"2s\", for = \"3s\" }, { at = \"4s\", for = \"1s\" }]",
+        );
+        assert!(
+            overlap.contains("user-stalls") && overlap.contains("stall 2"),
+            "{overlap}"
+        );
+        let empty = invalid("[sim]\nuser-stalls = [{ at = \"2s\", for = 0 }]");
+        assert!(
+            empty.contains("user-stalls") && empty.contains("no time"),
+            "{empty}"
+        );
+        let short = invalid("[sim]\nfallback = \"10us\"");
+        assert!(short.contains("fallback"), "{short}");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //!   The same seed, settings and workload give bit-identical results.
 //! - It models the mechanics of the BPF side: the idle-CPU fast path, slices and their expiry, re-enqueue on
 //!   preemption, exit events, the vtime round trip, sequence numbers and stale dispatches, a bounded ring with
-//!   congestion, the user-space scheduler as a task that needs a CPU (with its own CPU cost), and the watchdog.
+//!   congestion, the user-space scheduler as a task that needs a CPU (with its own CPU cost), the watchdog, and the
+//!   fallback that schedules every task on the kernel side while user space is unresponsive (see
+//!   [`SimConfig::user_stalls`]).
 //! - [`Workload`]s come from a TOML or JSON file or from [`TaskSpec`] builders; [`SimReport`] holds the metrics.
 //!
 //! The quickest way to run a policy is [`simulate`]:
@@ -37,11 +39,13 @@ mod rng;
 mod sim;
 mod workload;
 
-pub use config::{SimConfig, MAX_CPUS};
+pub use config::{SimConfig, UserStall, MAX_CPUS};
 pub use error::{RunSimError, SimError};
 pub use file::parse_duration;
 pub use render::{fmt_ns, render_comparison};
-pub use report::{GroupReport, Latency, SimReport, TaskReport, Totals};
+pub use report::{
+    FallbackEpisode, FallbackReport, GroupReport, Latency, SimReport, TaskReport, Totals,
+};
 pub use sim::{Simulator, FIRST_PID, MAX_TASKS};
 pub use workload::{nice_to_weight, Behaviour, SimOverrides, TaskKind, TaskSpec, Workload};
 

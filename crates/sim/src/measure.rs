@@ -21,6 +21,8 @@ pub(crate) struct TaskStats {
     pub(crate) user_dispatches: u64,
     /// Times the kernel side dispatched it itself.
     pub(crate) kernel_dispatches: u64,
+    /// Times the fallback scheduled it (user space unresponsive).
+    pub(crate) fallback_dispatches: u64,
     /// Times it was taken off its CPU before its slice ended.
     pub(crate) preemptions: u64,
     /// Longest stretch runnable without running (ns).
@@ -54,8 +56,11 @@ pub(crate) struct EngineStats {
 pub(crate) struct Measurements {
     /// One per workload entry, in file order.
     pub(crate) groups: Vec<Group>,
-    /// Wakeup latency samples: (task index, ns), in the order they were taken.
-    pub(crate) latencies: Vec<(u32, u64)>,
+    /// Wakeup latency samples: (task index, ns, whether the task woke during a fallback episode), in the order
+    /// they were taken.
+    pub(crate) latencies: Vec<(u32, u64, bool)>,
+    /// Fallback episodes: when each began and, once over, ended (ns).
+    pub(crate) episodes: Vec<(u64, Option<u64>)>,
     /// Engine totals.
     pub(crate) engine: EngineStats,
     /// The simulated time the run ended at (`None` while it goes on).

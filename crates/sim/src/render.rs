@@ -122,6 +122,20 @@ impl SimReport {
             t.events,
             t.sched_rounds
         );
+        if c.fallback_episodes > 0 || c.fallback_dispatches > 0 {
+            let l = &self.fallback.latency;
+            let _ = writeln!(
+                out,
+                "fallback: episodes={} time={} last={} stale={}; wakeup latency during episodes p50 {} p99 {} max {}",
+                c.fallback_episodes,
+                fmt_ns(c.fallback_ns),
+                fmt_ns(c.fallback_last_ns),
+                c.stale_records,
+                fmt_ns(l.p50_ns),
+                fmt_ns(l.p99_ns),
+                fmt_ns(l.max_ns)
+            );
+        }
         out
     }
 }
@@ -185,6 +199,18 @@ pub fn render_comparison(runs: &[(&str, &SimReport)]) -> String {
     row("congested".into(), &|r| {
         r.counters.congested_dispatches.to_string()
     });
+    if runs.iter().any(|(_, r)| r.counters.fallback_episodes > 0) {
+        row("fallback episodes".into(), &|r| {
+            r.counters.fallback_episodes.to_string()
+        });
+        row("fallback time".into(), &|r| fmt_ns(r.counters.fallback_ns));
+        row("fallback dispatches".into(), &|r| {
+            r.counters.fallback_dispatches.to_string()
+        });
+        row("fallback lat-max".into(), &|r| {
+            fmt_ns(r.fallback.latency.max_ns)
+        });
+    }
     out
 }
 

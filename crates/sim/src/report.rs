@@ -38,6 +38,39 @@ impl Latency {
             max_ns,
         }
     }
+
+    /// Figures over every sample of `samples` (`(task, ns, in_fallback)`, sorted by task), and over those of
+    /// wakeups during a fallback episode.
+    fn of_samples(samples: &[(u32, u64, bool)]) -> (Self, Self) {
+        let mut all: Vec<u64> = samples.iter().map(|&(_, ns, _)| ns).collect();
+        let mut fallback: Vec<u64> = samples
+            .iter()
+            .filter(|&&(_, _, f)| f)
+            .map(|&(_, ns, _)| ns)
+            .collect();
+        all.sort_unstable();
+        fallback.sort_unstable();
+        (Self::from_sorted(&all), Self::from_sorted(&fallback))
+    }
+}
+
+/// One episode of the fallback: user space was unresponsive and the kernel side scheduled every task itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FallbackEpisode {
+    /// When it began (ns of simulated time).
+    pub start_ns: u64,
+    /// When it ended (`None`: still going on when the run ended).
+    pub end_ns: Option<u64>,
+}
+
+/// What the fallback for an unresponsive user space did (see `docs/simulator.md`). Its counts (episodes, time,
+/// dispatches, stale records) are in [`SimReport::counters`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FallbackReport {
+    /// Every episode, in order.
+    pub episodes: Vec<FallbackEpisode>,
+    /// Wakeup latency of the wakeups during an episode, over every task.
+    pub latency: Latency,
 }
 
 /// The figures of one task.
@@ -68,6 +101,10 @@ pub struct TaskReport {
     pub user_dispatches: u64,
     /// Times the kernel side dispatched it itself (idle fast path, or kept running after its slice expired).
     pub kernel_dispatches: u64,
+    /// Times the fallback scheduled it while user space was unresponsive.
+    pub fallback_dispatches: u64,
+    /// Wakeup latency of its wakeups during a fallback episode.
+    pub fallback_latency: Latency,
     /// Times it was taken off its CPU before its slice ended: by a `PREEMPT` dispatch, or to make room for the
     /// user-space scheduler when another task woke up.
     pub preemptions: u64,
@@ -101,6 +138,10 @@ pub struct GroupReport {
     pub user_dispatches: u64,
     /// Sum of kernel dispatches.
     pub kernel_dispatches: u64,
+    /// Sum of fallback dispatches.
+    pub fallback_dispatches: u64,
+    /// Wakeup latency over all its tasks' wakeups during a fallback episode.
+    pub fallback_latency: Latency,
     /// The longest [`TaskReport::max_wait_ns`] of its tasks.
     pub max_wait_ns: u64,
 }
@@ -156,6 +197,8 @@ pub struct SimReport {
     /// The kernel side's counters (dispatch counts by kind; gauges at the end).
     #[serde(with = "CountersDef")]
     pub counters: Counters,
+    /// The fallback's episodes and the latency during them.
+    pub fallback: FallbackReport,
 }
 
 /// The serialized form of [`ExitInfo`] (a type of `rustland-core`, which has no serde).
@@ -194,6 +237,11 @@ struct CountersDef {
     nr_running: u64,
     nr_queued: u64,
     nr_scheduled: u64,
+    stale_records: u64,
+    nr_custody: u64,
+    fallback_episodes: u64,
+    fallback_ns: u64,
+    fallback_last_ns: u64,
 }
 
 /// Builds the report of a run from a snapshot of its measurements.
@@ -218,7 +266,7 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
         while s < samples.len() && samples[s].0 as usize == i {
             s += 1;
         }
-        let lat: Vec<u64> = samples[start..s].iter().map(|&(_, ns)| ns).collect();
+        let (latency, fallback_latency) = Latency::of_samples(&samples[start..s]);
         let st = t.stats;
         let end = if t.exited { st.exited_ns } else { elapsed };
         tasks.push(TaskReport {
@@ -230,27 +278,29 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
             cpu_share: share(st.runtime_ns),
             born_ns: st.born_ns,
             lifetime_ns: end.saturating_sub(st.born_ns),
-            latency: Latency::from_sorted(&lat),
+            latency,
             completed: st.completed + u64::from(t.exited),
             user_dispatches: st.user_dispatches,
             kernel_dispatches: st.kernel_dispatches,
+            fallback_dispatches: st.fallback_dispatches,
+            fallback_latency,
             preemptions: st.preemptions,
             max_wait_ns: st.max_wait_ns,
             exited: t.exited,
         });
     }
 
-    let mut group_samples: Vec<Vec<u64>> = vec![Vec::new(); sim.meas.groups.len()];
-    for &(t, ns) in &samples {
-        group_samples[sim.tasks[t as usize].group as usize].push(ns);
+    let mut group_samples: Vec<Vec<(u32, u64, bool)>> = vec![Vec::new(); sim.meas.groups.len()];
+    for &sample in &samples {
+        group_samples[sim.tasks[sample.0 as usize].group as usize].push(sample);
     }
     let mut groups: Vec<GroupReport> = sim
         .meas
         .groups
         .iter()
-        .zip(&mut group_samples)
+        .zip(&group_samples)
         .map(|(g, lat)| {
-            lat.sort_unstable();
+            let (latency, fallback_latency) = Latency::of_samples(lat);
             GroupReport {
                 name: g.name.clone(),
                 forked: g.forked,
@@ -258,10 +308,12 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
                 exited: 0,
                 runtime_ns: 0,
                 cpu_share: 0.0,
-                latency: Latency::from_sorted(lat),
+                latency,
                 completed: 0,
                 user_dispatches: 0,
                 kernel_dispatches: 0,
+                fallback_dispatches: 0,
+                fallback_latency,
                 max_wait_ns: 0,
             }
         })
@@ -275,6 +327,7 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
         g.completed += t.completed;
         g.user_dispatches += t.user_dispatches;
         g.kernel_dispatches += t.kernel_dispatches;
+        g.fallback_dispatches += t.fallback_dispatches;
         g.max_wait_ns = g.max_wait_ns.max(t.max_wait_ns);
     }
 
@@ -295,16 +348,14 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
         }
     });
 
-    let all: Vec<u64> = samples.iter().map(|&(_, ns)| ns).collect::<Vec<_>>();
-    let mut all = all;
-    all.sort_unstable();
+    let (latency, fallback_latency) = Latency::of_samples(&samples);
     let runtime_ns: u64 = tasks.iter().map(|t| t.runtime_ns).sum();
     let totals = Totals {
         runtime_ns,
         utilisation: runtime_ns as f64 / per_cpu_time,
         sched_cpu_ns: sim.meas.engine.sched_cpu_ns,
         sched_utilisation: sim.meas.engine.sched_cpu_ns as f64 / per_cpu_time,
-        latency: Latency::from_sorted(&all),
+        latency,
         completed: tasks.iter().map(|t| t.completed).sum(),
         max_wait_ns: tasks.iter().map(|t| t.max_wait_ns).max().unwrap_or(0),
         fairness,
@@ -327,6 +378,15 @@ pub(crate) fn build(sim: &RunFigures<'_>) -> SimReport {
         groups,
         totals,
         counters: sim.counters,
+        fallback: FallbackReport {
+            episodes: sim
+                .meas
+                .episodes
+                .iter()
+                .map(|&(start_ns, end_ns)| FallbackEpisode { start_ns, end_ns })
+                .collect(),
+            latency: fallback_latency,
+        },
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rustland_core::Weight;
 
-use crate::{SimConfig, SimError};
+use crate::{SimConfig, SimError, UserStall};
 
 /// What a task does whenever it gets a CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,6 +299,10 @@ pub struct SimOverrides {
     pub preempt_min_ns: Option<u64>,
     /// [`SimConfig::direct_wakeup_max_ns`].
     pub direct_wakeup_max_ns: Option<u64>,
+    /// [`SimConfig::fallback_ns`].
+    pub fallback_ns: Option<u64>,
+    /// [`SimConfig::user_stalls`].
+    pub user_stalls: Option<Vec<UserStall>>,
 }
 
 impl SimOverrides {
@@ -333,6 +337,10 @@ impl SimOverrides {
         set(&mut config.kernel_tick_ns, self.kernel_tick_ns);
         set(&mut config.preempt_min_ns, self.preempt_min_ns);
         set(&mut config.direct_wakeup_max_ns, self.direct_wakeup_max_ns);
+        set(&mut config.fallback_ns, self.fallback_ns);
+        if let Some(stalls) = &self.user_stalls {
+            config.user_stalls.clone_from(stalls);
+        }
     }
 }
 

@@ -77,6 +77,48 @@ fn all_policies_are_compared_side_by_side() {
 }
 
 #[test]
+fn the_stall_workload_shows_the_fallback_episode() {
+    let out = rl_sim(&["--policy", "all", &workload("stall.toml")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("fallback: episodes=1 "))
+            .count(),
+        3,
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("fallback episodes")),
+        "{text}"
+    );
+    // Without the stall (it begins after the end), no fallback line at all.
+    let out = rl_sim(&["--duration", "1s", &workload("stall.toml")]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("fallback: episodes"), "{text}");
+    assert!(!text.contains("fallback episodes"), "{text}");
+}
+
+#[test]
+fn a_bad_user_stall_is_an_error_that_names_it() {
+    let path = temp_file(
+        "bad-stall.toml",
+        "[sim]\nuser-stalls = [{ at = \"2s\", for = \"1s\" }, { at = \"2.5s\", for = \"1s\" }]\n[[task]]\nname = \"h\"\nkind = \"hog\"\n",
+    );
+    let out = rl_sim(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("user-stalls") && err.contains("stall 2"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_input_is_an_error_with_a_reason_not_a_panic() {
     let missing = rl_sim(&["/nonexistent/workload.toml"]);
     let bad_kind = temp_file(

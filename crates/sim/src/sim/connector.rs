@@ -1,22 +1,45 @@
 //! The [`Connector`] methods the run loop calls on the simulator.
 
 use rustland_core::{
-    Connector, ConnectorError, Counters, Delivery, Dispatch, Event, ExitInfo, Pid,
+    Connector, ConnectorError, Counters, Delivery, Dispatch, Event, ExitInfo, Pid, QueuedTask,
 };
 
+use super::task::State;
 use super::user::Sched;
 use super::{Simulator, NEVER};
 
+impl Simulator {
+    /// Whether the record `qt` no longer stands for a task in custody: its task was taken back by the fallback
+    /// (and maybe queued again since, with a newer sequence number).
+    fn is_stale(&self, qt: &QueuedTask) -> bool {
+        self.task_index(qt.pid).is_none_or(|i| {
+            let task = &self.tasks[i];
+            task.state != State::Queued || task.enq_seq != qt.enq_seq
+        })
+    }
+}
+
 impl Connector for Simulator {
+    /// Takes the next record. Consuming one (the fallback's wake-up record included) is progress, which ends a
+    /// fallback episode. Like the BPF connector, a record whose task has left custody since (the fallback took it)
+    /// is stale: it is dropped before the policy sees it and counted in `stale_records`.
     fn try_recv(&mut self) -> Result<Option<Event>, ConnectorError> {
-        let ev = self.ring.pop_front();
-        if let Some(e) = &ev {
-            self.round_events += 1;
-            if matches!(e, Event::Queued(_)) {
-                self.ring_tasks -= 1;
-            }
+        if std::mem::take(&mut self.fallback.wake_record) {
+            self.user_progress();
         }
-        Ok(ev)
+        while let Some(ev) = self.ring.pop_front() {
+            self.round_events += 1;
+            self.user_progress();
+            if let Event::Queued(qt) = &ev {
+                self.ring_tasks -= 1;
+                if self.is_stale(qt) {
+                    self.counters.stale_records += 1;
+                    continue;
+                }
+            }
+            return Ok(Some(ev));
+        }
+        Ok(None)
     }
 
     fn try_dispatch(&mut self, dispatch: &Dispatch) -> Result<Delivery, ConnectorError> {
@@ -58,7 +81,7 @@ impl Connector for Simulator {
             self.now = done;
         }
         self.apply_dispatches();
-        if self.sched == Sched::Running && !self.ring.is_empty() {
+        if self.sched == Sched::Running && self.records_waiting() && !self.user_stopped {
             return Ok(());
         }
         self.park();

@@ -111,7 +111,7 @@ impl Simulator {
 
     /// A free CPU looks for work: its local queue first; when that is empty, like the BPF side's `ops.dispatch`,
     /// the user-space scheduler if it has work (unless it is the scheduler leaving this CPU), then the
-    /// vtime-ordered shared queue.
+    /// vtime-ordered shared queue and the fallback's queue.
     pub(super) fn cpu_schedule(&mut self, cpu: u32) {
         if self.cpus[cpu as usize].current.is_some() || self.sched_cpu == Some(cpu) {
             return;
@@ -122,14 +122,24 @@ impl Simulator {
         }
         let sched_wants_cpu = match self.sched {
             Sched::Pending => true,
-            Sched::Parked => !self.parking && self.user_has_work(),
+            Sched::Parked => !self.parking && self.sched_needs_cpu(),
             Sched::Waking | Sched::Running => false,
         };
         if sched_wants_cpu {
             self.sched_take_cpu(cpu);
             return;
         }
-        if let Some(t) = self.shared.pop_for(cpu, &self.tasks) {
+        // Like the BPF side, the two orders never mix: during a fallback episode, what user space dispatched
+        // before it comes first, then the fallback's tasks; after one, the fallback's leftovers first.
+        let (first, second) = if self.fallback.on {
+            (&mut self.shared, &mut self.fallback.queue)
+        } else {
+            (&mut self.fallback.queue, &mut self.shared)
+        };
+        let next = first
+            .pop_for(cpu, &self.tasks)
+            .or_else(|| second.pop_for(cpu, &self.tasks));
+        if let Some(t) = next {
             self.start_running(cpu, t);
         }
     }
@@ -147,11 +157,12 @@ impl Simulator {
         }
         let waited = now - task.runnable_since;
         task.stats.max_wait_ns = task.stats.max_wait_ns.max(waited);
-        if task.latency_pending {
-            task.latency_pending = false;
-            self.meas.latencies.push((t, waited));
-        }
+        let sample = std::mem::take(&mut task.latency_pending);
         task.runnable_since = NEVER;
+        if sample {
+            self.meas.latencies.push((t, waited, task.woke_in_fallback));
+        }
+        self.fallback_running(t);
         self.running_mask |= 1u64 << cpu;
         let c = &mut self.cpus[cpu as usize];
         c.current = Some(t);
@@ -205,6 +216,8 @@ impl Simulator {
             task.direct = false;
             c.direct_used_ns += self.now.saturating_sub(c.task_started);
         }
+        let ran = self.now.saturating_sub(task.start_ns);
+        self.fallback_stopping(t, ran);
     }
 
     /// Preempts the running task of `cpu`: the CPU picks its next task (or the scheduler, if `cpu` is reserved for
@@ -225,6 +238,8 @@ impl Simulator {
 
     /// Whether `cpu` has a task waiting for it in its local queue or in the shared queue.
     pub(super) fn has_work_for(&self, cpu: u32) -> bool {
-        self.local_mask & (1u64 << cpu) != 0 || self.shared.has_work_for(cpu, &self.tasks)
+        self.local_mask & (1u64 << cpu) != 0
+            || self.shared.has_work_for(cpu, &self.tasks)
+            || self.fallback.queue.has_work_for(cpu, &self.tasks)
     }
 }

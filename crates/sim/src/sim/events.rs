@@ -24,6 +24,12 @@ pub(super) enum Ev {
     SchedTick,
     /// A fork stream creates a task.
     Spawn(u32),
+    /// The deadline of user space's progress may have passed: the fallback may begin (if still armed for now).
+    FallbackCheck,
+    /// A user stall begins: the user-space scheduler stops.
+    UserStop,
+    /// A user stall ends: the user-space scheduler may run again.
+    UserCont,
     /// The watchdog looks for stalled tasks.
     Watchdog,
     /// The configured duration is over.
@@ -61,6 +67,14 @@ impl Simulator {
             }
             self.heap.pop();
             self.now = entry.time;
+            if entry.ev == Ev::FallbackCheck {
+                // A check that finds user space responsive only re-arms itself: not counted, like a superseded
+                // timer.
+                if self.fallback_check() {
+                    self.meas.engine.events += 1;
+                }
+                continue;
+            }
             // Superseded timers (the stop event of a task that was preempted or got a new slice, a scheduler tick
             // that found nothing to do) are dropped without counting as events.
             let live = match entry.ev {
@@ -78,6 +92,10 @@ impl Simulator {
                 Ev::Wake(t) => self.wake(t, EnqueueFlags::WAKEUP, true),
                 Ev::CpuStop { cpu, gen } => self.cpu_stop(cpu, gen),
                 Ev::Spawn(s) => self.spawn(s),
+                Ev::UserStop => self.user_stop(),
+                Ev::UserCont => self.user_cont(),
+                // Handled (and counted or not) above.
+                Ev::FallbackCheck => {}
                 Ev::Watchdog => self.watchdog(),
                 Ev::End => self.end(),
                 Ev::SchedTick => {

@@ -1,101 +1,203 @@
-//! Dispatches the kernel side makes without the policy: the idle-CPU fast path, the congested ring's way to
-//! the shared queue, extending the slice of a task nothing else wants the CPU from, and direct wakeups.
+//! The BPF side's fallback for an unresponsive user space (`fallback.bpf.h`): when tasks are in user space's
+//! custody and none of its dispatches has been applied for `fallback_ns`, an episode begins. The kernel side takes
+//! back every task in custody and schedules every task itself, in its own weighted vtime order, until user space
+//! shows progress: it consumed a record, or a dispatch of it was drained, after the episode began.
 
+use super::events::Ev;
+use super::shared::SharedQueue;
 use super::task::State;
-use super::Simulator;
+use super::{Simulator, NEVER};
 
-/// Direct wakeups use at most a quarter of a CPU's time in each window of this length (as on the BPF side).
-const DIRECT_WINDOW_NS: u64 = 100_000_000;
+/// The fallback's state.
+#[derive(Debug)]
+pub(super) struct Fallback {
+    /// Whether an episode is going on.
+    pub(super) on: bool,
+    /// When the episode going on began.
+    pub(super) since_ns: u64,
+    /// The last sign of life of user space: a dispatch of it applied, the first task entering its empty custody,
+    /// or the end of an episode. The deadline is `fallback_ns` after it.
+    progress_ns: u64,
+    /// When the armed deadline check fires (`NEVER`: none armed).
+    check_at: u64,
+    /// The fallback's clock: the highest vtime of a task it started.
+    clock: u64,
+    /// Its queue, ordered by its own vtime.
+    pub(super) queue: SharedQueue,
+    /// A record the episode put in the ring to wake user space: consuming it is progress, as on the BPF side,
+    /// where the fallback wakes the ring with a record that user space skips.
+    pub(super) wake_record: bool,
+}
+
+impl Fallback {
+    /// No episode, for `nr_cpus` CPUs.
+    pub(super) fn new(nr_cpus: u32, all_mask: u64) -> Self {
+        Fallback {
+            on: false,
+            since_ns: 0,
+            progress_ns: 0,
+            check_at: NEVER,
+            clock: 0,
+            queue: SharedQueue::new(nr_cpus, all_mask),
+            wake_record: false,
+        }
+    }
+}
 
 impl Simulator {
-    /// The idle-CPU fast path: a waking or new task goes straight to an idle CPU it may run on, if there is one.
-    /// False if none is idle.
-    pub(super) fn idle_fast_path(&mut self, t: u32, mask: u64, prev: u32) -> bool {
-        let Some(cpu) = self.find_idle(mask, prev) else {
+    /// Whether the kernel side schedules on its own: an episode is going on, or begins now because tasks are in
+    /// custody and user space has shown no progress for longer than `fallback_ns`. Called where the BPF side asks
+    /// (each enqueue, and the deadline's timer).
+    pub(super) fn unresponsive(&mut self) -> bool {
+        if self.fallback.on {
+            return true;
+        }
+        if self.nr_custody == 0 {
             return false;
-        };
-        self.counters.kernel_dispatches += 1;
-        let task = &mut self.tasks[t as usize];
-        task.stats.kernel_dispatches += 1;
-        task.slice_left = self.cfg.default_slice_ns;
-        task.state = State::Waiting;
-        self.push_local(cpu, t, false);
-        self.cpu_schedule(cpu);
+        }
+        let deadline = self
+            .fallback
+            .progress_ns
+            .saturating_add(self.cfg.fallback_ns);
+        if self.now <= deadline {
+            self.arm_fallback_check(deadline.saturating_add(1));
+            return false;
+        }
+        self.fallback_begin();
         true
     }
 
-    /// The ring to user space is full. Like the BPF side: the task goes straight to the shared queue, with its
-    /// last vtime and the default slice.
-    pub(super) fn congested(&mut self, t: u32, mask: u64, prev: u32) {
-        self.counters.congested_dispatches += 1;
-        let task = &mut self.tasks[t as usize];
-        task.state = State::Waiting;
-        if task.slice_left == 0 {
-            task.slice_left = self.cfg.default_slice_ns;
+    /// The deadline's timer fired. True if it began an episode (otherwise it was superseded by progress, or it
+    /// armed itself again for the new deadline).
+    pub(super) fn fallback_check(&mut self) -> bool {
+        if self.fallback.check_at != self.now {
+            return false;
         }
-        let vtime = task.vtime;
-        let _ = self.insert_shared(t, vtime, mask, prev);
+        self.fallback.check_at = NEVER;
+        !self.fallback.on && self.unresponsive()
     }
 
-    /// The slice of `cpu`'s task expired, but nothing else could use this CPU and user space has nothing pending:
-    /// like `SCX_ENQ_LAST` on the BPF side, the task keeps running with a fresh default slice.
-    pub(super) fn extend_slice(&mut self, cpu: u32, t: u32) {
-        self.counters.kernel_dispatches += 1;
+    /// Makes sure a deadline check fires at `at` or earlier (it re-arms itself if the deadline has moved on).
+    fn arm_fallback_check(&mut self, at: u64) {
+        if self.fallback.check_at == NEVER {
+            self.fallback.check_at = at;
+            self.push(at, Ev::FallbackCheck);
+        }
+    }
+
+    /// A task enters user space's custody (its record goes into the ring). The first one starts the clock.
+    pub(super) fn custody_enter(&mut self) {
+        if self.nr_custody == 0 {
+            self.fallback.progress_ns = self.now;
+            let at = self
+                .now
+                .saturating_add(self.cfg.fallback_ns)
+                .saturating_add(1);
+            self.arm_fallback_check(at);
+        }
+        self.nr_custody += 1;
+    }
+
+    /// A dispatch of user space was applied: its task leaves custody, and user space is making progress.
+    pub(super) fn custody_dispatched(&mut self) {
+        self.nr_custody -= 1;
+        self.fallback.progress_ns = self.now;
+    }
+
+    /// User space consumed a record or had a dispatch drained: an episode going on ends.
+    pub(super) fn user_progress(&mut self) {
+        if self.fallback.on {
+            self.fallback_end();
+        }
+    }
+
+    /// An episode begins: every task in custody is taken back and scheduled by the fallback, and user space is
+    /// woken through the ring so that, if it is alive, it shows progress.
+    fn fallback_begin(&mut self) {
+        let fb = &mut self.fallback;
+        fb.on = true;
+        fb.since_ns = self.now;
+        fb.wake_record = true;
+        self.counters.fallback_episodes += 1;
+        self.meas.episodes.push((self.now, None));
+        for i in 0..self.live.len() {
+            let t = self.live[i];
+            if self.tasks[t as usize].state == State::Queued {
+                self.nr_custody -= 1;
+                self.fallback_insert(t, false);
+            }
+        }
+        debug_assert_eq!(self.nr_custody, 0);
+        self.want_sched(false, self.all_mask);
+    }
+
+    /// The episode ends; its length is accounted and the deadline's clock starts again.
+    fn fallback_end(&mut self) {
+        let now = self.now;
+        let fb = &mut self.fallback;
+        fb.on = false;
+        fb.wake_record = false;
+        fb.progress_ns = now;
+        let lasted = now - fb.since_ns;
+        self.counters.fallback_ns += lasted;
+        self.counters.fallback_last_ns = lasted;
+        if let Some(episode) = self.meas.episodes.last_mut() {
+            episode.1 = Some(now);
+        }
+    }
+
+    /// How long the episode going on has lasted so far (0 without one).
+    pub(super) fn fallback_ongoing_ns(&self) -> u64 {
+        if self.fallback.on {
+            self.now - self.fallback.since_ns
+        } else {
+            0
+        }
+    }
+
+    /// Schedules task `t` without user space, like the BPF side's `fallback_insert`: into the fallback's queue at
+    /// its fallback vtime, but at most one slice behind the fallback's clock, with the default slice; an idle CPU
+    /// it may run on takes it; a woken task behind the clock preempts the allowed CPU whose task has run longest,
+    /// if that task ran more than a quarter of a slice.
+    pub(super) fn fallback_insert(&mut self, t: u32, woken: bool) {
+        let slice = self.cfg.default_slice_ns;
+        let clock = self.fallback.clock;
         let task = &mut self.tasks[t as usize];
-        task.stats.kernel_dispatches += 1;
-        task.slice_left = self.cfg.default_slice_ns;
-        self.arm_cpu_stop(cpu);
+        let vtime = task.fallback_vtime.max(clock.saturating_sub(slice));
+        task.fallback_owned = true;
+        task.fallback_queued_vtime = vtime;
+        task.state = State::Waiting;
+        task.slice_left = slice;
+        task.stats.fallback_dispatches += 1;
+        self.counters.fallback_dispatches += 1;
+        let (mask, prev) = (task.mask, task.prev_cpu);
+        self.fallback.queue.push(t, vtime, mask);
+        if self.kick(mask, prev) || mask.count_ones() == 1 || !woken || vtime >= clock {
+            return;
+        }
+        if let Some(cpu) = self.victim(mask) {
+            let ran = self.now - self.cpus[cpu as usize].task_started;
+            if ran > slice / 4 {
+                self.preempt(cpu);
+            }
+        }
     }
 
-    /// The BPF side's direct wakeup (see
-    /// [`SimConfig::direct_wakeup_max_ns`](crate::SimConfig::direct_wakeup_max_ns)): the woken task goes to the
-    /// head of its previous CPU's local queue, the task running there right behind it with the rest of its slice.
-    /// False if the task does not qualify, an idle CPU could take it (the idle fast path comes first), or the CPU's
-    /// task may not be preempted.
-    pub(super) fn direct_wakeup(&mut self, t: u32) -> bool {
-        let (max, now) = (self.cfg.direct_wakeup_max_ns, self.now);
+    /// Task `t` starts running: if the fallback scheduled it, the fallback's clock follows it.
+    pub(super) fn fallback_running(&mut self, t: u32) {
         let task = &self.tasks[t as usize];
-        if max == 0
-            || task.fresh
-            || task.last_burst_ns > max
-            || now.saturating_sub(task.stop_ns) < task.last_burst_ns.saturating_mul(4)
-        {
-            return false;
+        if task.fallback_owned {
+            self.fallback.clock = self.fallback.clock.max(task.fallback_queued_vtime);
         }
-        let (cpu, mask) = (task.prev_cpu, task.mask);
-        if mask & (1u64 << cpu) == 0 || self.find_idle(mask, cpu).is_some() {
-            return false;
+    }
+
+    /// Task `t` stops running after `ran_ns`: if the fallback scheduled it, its fallback vtime advances by that
+    /// time, weighted (100 / weight).
+    pub(super) fn fallback_stopping(&mut self, t: u32, ran_ns: u64) {
+        let task = &mut self.tasks[t as usize];
+        if task.fallback_owned {
+            let weighted = ran_ns.saturating_mul(100) / u64::from(task.weight.get().max(1));
+            task.fallback_vtime = task.fallback_queued_vtime.saturating_add(weighted);
         }
-        let c = &mut self.cpus[cpu as usize];
-        let Some(running) = c.current else {
-            return false;
-        };
-        if self.sched_cpu == Some(cpu) || now - c.task_started < self.cfg.preempt_min_ns {
-            return false;
-        }
-        if now - c.direct_window_ns >= DIRECT_WINDOW_NS {
-            c.direct_window_ns = now;
-            c.direct_used_ns = 0;
-        }
-        if c.direct_used_ns >= DIRECT_WINDOW_NS / 4 {
-            return false;
-        }
-        self.account(cpu as usize);
-        self.stop_running(cpu);
-        let resumed = &mut self.tasks[running as usize];
-        resumed.state = State::Waiting;
-        resumed.runnable_since = now;
-        resumed.stats.preemptions += 1;
-        resumed.stats.kernel_dispatches += 1;
-        let woken = &mut self.tasks[t as usize];
-        woken.state = State::Waiting;
-        woken.slice_left = max;
-        woken.direct = true;
-        self.counters.direct_wakeups += 1;
-        self.counters.kernel_dispatches += 1;
-        self.push_local(cpu, running, true);
-        self.push_local(cpu, t, true);
-        self.cpu_schedule(cpu);
-        true
     }
 }

@@ -6,8 +6,9 @@
 //! - `cpu`: what a CPU runs, its local queue, idle CPUs, preemption and CPU-time accounting;
 //! - `shared`: the vtime-ordered shared queue;
 //! - `user`: the user-space scheduler as a task that needs a CPU, and how its dispatches take effect;
-//! - `fallback`: what the kernel side dispatches without the policy (idle fast path, congested ring, slice
-//!   extension, direct wakeups);
+//! - `bypass`: what the kernel side dispatches without the policy while user space responds (idle fast path,
+//!   congested ring, slice extension, direct wakeups);
+//! - `fallback`: when user space stops responding, the kernel side schedules every task itself until it is back;
 //! - `connector`: the [`Connector`](rustland_core::Connector) methods the run loop calls.
 //!
 //! The submodules are parts of one state machine and call one another (a CPU that becomes free may hand itself
@@ -15,6 +16,7 @@
 //! module graph has no cycle: this module uses [`crate::measure`], [`crate::report`], [`crate::render`] and the
 //! configuration; the report depends only on the measurements. [`Simulator::report`] hands it a snapshot of them.
 
+mod bypass;
 mod connector;
 mod cpu;
 mod events;
@@ -35,6 +37,7 @@ use crate::{Behaviour, SimConfig, SimError, TaskKind, Workload};
 
 use cpu::Cpu;
 use events::{Entry, Ev};
+use fallback::Fallback;
 use shared::SharedQueue;
 use task::{State, Stream, Task};
 use user::Sched;
@@ -100,6 +103,12 @@ pub struct Simulator {
     sched_wake_at: u64,
     /// Set while the scheduler hands its CPU back, so that CPU does not give itself straight back to it.
     parking: bool,
+    /// The scheduler is stopped (in one of the configured user stalls): it runs no round and takes no CPU.
+    user_stopped: bool,
+    /// Tasks in user space's custody: handed to it (state `Queued`) and not yet dispatched.
+    nr_custody: u64,
+    /// The fallback for an unresponsive user space.
+    fallback: Fallback,
     counters: Counters,
     exit: Option<ExitInfo>,
     live: Vec<u32>,
@@ -139,6 +148,9 @@ impl Simulator {
             sched_last_cpu: 0,
             sched_wake_at: NEVER,
             parking: false,
+            user_stopped: false,
+            nr_custody: 0,
+            fallback: Fallback::new(n, all_mask),
             counters: Counters::default(),
             exit: None,
             live: Vec::new(),
@@ -203,6 +215,10 @@ impl Simulator {
                 }
             }
         }
+        for stall in sim.cfg.user_stalls.clone() {
+            sim.push(stall.at_ns, Ev::UserStop);
+            sim.push(stall.end_ns(), Ev::UserCont);
+        }
         let check = (sim.cfg.watchdog_timeout_ns / 10).max(1);
         sim.push(check, Ev::Watchdog);
         sim.push(sim.cfg.duration_ns, Ev::End);
@@ -251,6 +267,8 @@ impl Simulator {
         c.nr_running = self.cpus.iter().filter(|c| c.current.is_some()).count() as u64;
         c.nr_queued = self.ring_tasks as u64;
         c.nr_scheduled = self.held;
+        c.nr_custody = self.nr_custody;
+        c.fallback_ns += self.fallback_ongoing_ns();
         c
     }
 }

@@ -1,5 +1,5 @@
 //! The shared queue: dispatched tasks not bound to one CPU's local queue, ordered by (vtime, dispatch order), as
-//! the BPF side's shared dispatch queue.
+//! the BPF side's shared dispatch queue. The fallback's queue is another one, in its own vtime order.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -40,7 +40,7 @@ impl SharedQueue {
     }
 
     /// Queues task `t` with `vtime`; `mask` is the CPUs it may run on.
-    fn push(&mut self, t: u32, vtime: u64, mask: u64) {
+    pub(super) fn push(&mut self, t: u32, vtime: u64, mask: u64) {
         self.seq += 1;
         let key = (vtime, self.seq);
         if mask == self.all_mask {

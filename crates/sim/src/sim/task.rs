@@ -43,8 +43,16 @@ pub(super) struct Task {
     pub(super) fresh: bool,
     /// Sequence number of its last enqueue to user space (a dispatch must carry it).
     pub(super) enq_seq: u64,
-    /// Its vtime, as the policy last set it.
+    /// Its vtime, as the policy last set it (what its next record carries, whatever the fallback did meanwhile).
     pub(super) vtime: u64,
+    /// The fallback scheduled it since it last went to user space.
+    pub(super) fallback_owned: bool,
+    /// The vtime the fallback queued it with, and its fallback vtime once it has run (its queued vtime plus its
+    /// weighted run time).
+    pub(super) fallback_queued_vtime: u64,
+    pub(super) fallback_vtime: u64,
+    /// It became runnable during a fallback episode (its wakeup latency is also counted as the fallback's).
+    pub(super) woke_in_fallback: bool,
     /// The CPU it last ran on.
     pub(super) prev_cpu: u32,
     /// When it last started and stopped running.
@@ -124,6 +132,10 @@ impl Simulator {
             fresh: true,
             enq_seq: 0,
             vtime: 0,
+            fallback_owned: false,
+            fallback_queued_vtime: 0,
+            fallback_vtime: 0,
+            woke_in_fallback: false,
             prev_cpu: mask.trailing_zeros(),
             start_ns: 0,
             stop_ns: 0,
@@ -194,9 +206,11 @@ impl Simulator {
         }
         task.runnable_since = now;
         task.latency_pending = true;
+        task.woke_in_fallback = self.fallback.on;
         task.exec_runtime_ns = 0;
         task.burst_left = burst;
-        if by_timer && self.direct_wakeup(t) {
+        // As on the BPF side, direct wakeups come after the fallback's check: none during an episode.
+        if by_timer && !self.unresponsive() && self.direct_wakeup(t) {
             return;
         }
         self.enqueue(t, flags);
@@ -211,8 +225,8 @@ impl Simulator {
         }
     }
 
-    /// Hands a runnable task to the kernel side's enqueue path: the idle fast path, the ring to user space, or
-    /// (ring full) the shared queue.
+    /// Hands a runnable task to the kernel side's enqueue path: the idle fast path, the fallback while user space
+    /// is unresponsive, the ring to user space, or (ring full) the shared queue.
     pub(super) fn enqueue(&mut self, t: u32, flags: EnqueueFlags) {
         let (mask, prev) = {
             let task = &mut self.tasks[t as usize];
@@ -225,10 +239,16 @@ impl Simulator {
         {
             return;
         }
+        if self.unresponsive() {
+            self.fallback_insert(t, flags.contains(EnqueueFlags::WAKEUP));
+            return;
+        }
         if self.ring_tasks < self.cfg.ring_capacity {
+            self.custody_enter();
             let task = &mut self.tasks[t as usize];
             task.enq_seq += 1;
             task.state = State::Queued;
+            task.fallback_owned = false;
             let qt = QueuedTask {
                 pid: task.pid,
                 prev_cpu: task.prev_cpu,
@@ -269,7 +289,7 @@ impl Simulator {
             self.exit_task(t);
         } else if task.burst_left == 0 {
             self.burst_done(cpu, t);
-        } else if !self.user_has_work() && !self.has_work_for(cpu) {
+        } else if !self.sched_needs_cpu() && !self.has_work_for(cpu) {
             self.extend_slice(cpu, t);
         } else {
             // Slice expired: back to user space with PREEMPTED.

@@ -1,5 +1,5 @@
 //! The user-space scheduler as the simulator sees it: a task that needs a CPU to run its rounds, woken when it
-//! has work, and whose dispatches take effect when its round ends.
+//! has work, stopped during the configured user stalls, and whose dispatches take effect when its round ends.
 
 use rustland_core::{CpuTarget, Dispatch, DispatchFlags};
 
@@ -24,9 +24,9 @@ impl Simulator {
     /// User space has work: get the scheduler onto a CPU, like the BPF side's kick. An idle CPU if there is one;
     /// else, if `preempt` (a task allowed on `mask` woke up), the CPU of `mask` whose task has run longest, or
     /// failing that of any CPU, if that task ran at least `preempt_min_ns` (it is preempted); else the scheduler
-    /// waits for the next CPU that becomes free.
+    /// waits for the next CPU that becomes free. A stopped scheduler takes no CPU.
     pub(super) fn want_sched(&mut self, preempt: bool, mask: u64) {
-        if matches!(self.sched, Sched::Waking | Sched::Running) {
+        if self.user_stopped || matches!(self.sched, Sched::Waking | Sched::Running) {
             return;
         }
         if let Some(cpu) = self.find_idle(self.all_mask, self.sched_last_cpu) {
@@ -86,14 +86,47 @@ impl Simulator {
                 Ev::SchedTick,
             );
         }
-        if !self.ring.is_empty() {
+        if self.records_waiting() {
             self.want_sched(false, self.all_mask);
         }
     }
 
-    /// Whether user space has work: tasks in the ring or tasks it holds.
-    pub(super) fn user_has_work(&self) -> bool {
-        !self.ring.is_empty() || self.held > 0
+    /// Whether records wait in the ring for user space (including the fallback's wake-up record).
+    pub(super) fn records_waiting(&self) -> bool {
+        !self.ring.is_empty() || self.fallback.wake_record
+    }
+
+    /// Whether the scheduler would take a CPU now: it is not stopped and has work (records in the ring or tasks it
+    /// holds).
+    pub(super) fn sched_needs_cpu(&self) -> bool {
+        !self.user_stopped && (self.records_waiting() || self.held > 0)
+    }
+
+    /// A user stall begins: the scheduler stops. A round in progress ends first (its dispatches were already
+    /// sent); a scheduler waiting for a CPU, or about to run on one, gives it up.
+    pub(super) fn user_stop(&mut self) {
+        self.user_stopped = true;
+        match self.sched {
+            Sched::Pending => self.sched = Sched::Parked,
+            Sched::Waking => {
+                self.sched = Sched::Parked;
+                self.sched_wake_at = NEVER;
+                if let Some(cpu) = self.sched_cpu.take() {
+                    self.sched_last_cpu = cpu;
+                    self.cpu_schedule(cpu);
+                }
+            }
+            Sched::Parked | Sched::Running => {}
+        }
+    }
+
+    /// A user stall ends: like a stopped process that gets `SIGCONT`, the scheduler wakes up, preempting a CPU if
+    /// none is idle, if it has work (records, the fallback's wake-up record, tasks it holds).
+    pub(super) fn user_cont(&mut self) {
+        self.user_stopped = false;
+        if self.sched_needs_cpu() {
+            self.want_sched(true, self.all_mask);
+        }
     }
 
     // ----- the user-space scheduler -----
@@ -114,8 +147,10 @@ impl Simulator {
         }
     }
 
-    /// Applies one dispatch: stale ones are cancelled, others go to a local queue or the shared queue.
+    /// Applies one dispatch: stale ones are cancelled, others go to a local queue or the shared queue. Either way
+    /// the dispatch was drained, which ends a fallback episode.
     pub(super) fn apply_dispatch(&mut self, d: &Dispatch) {
+        self.user_progress();
         let Some(idx) = self.task_index(d.pid()) else {
             self.counters.cancelled_dispatches += 1;
             return;
@@ -133,6 +168,7 @@ impl Simulator {
         task.slice_left = d.slice_ns();
         let (mask, prev) = (task.mask, task.prev_cpu);
         let preempt = d.flags().contains(DispatchFlags::PREEMPT);
+        self.custody_dispatched();
         match d.target() {
             CpuTarget::Cpu(cpu) => {
                 let cpu = if cpu < self.cfg.nr_cpus && mask & (1 << cpu) != 0 {
