@@ -141,6 +141,11 @@ fn check_stall_is_covered<P: Policy>(policy: P) -> (u64, u64, u64) {
     );
     assert_eq!(c.fallback_last_ns, end - episode.start_ns, "{name}");
     assert_eq!(c.fallback_ns, c.fallback_last_ns, "{name}");
+    // The hogs at least were in custody when user space stopped, and were taken back.
+    assert!(
+        (2..=c.fallback_dispatches).contains(&c.fallback_reclaimed),
+        "{name}: {c:?}"
+    );
     // In custody: records in the ring (less the stale ones) and tasks the policy holds.
     assert!(
         c.nr_custody <= c.nr_queued + c.nr_scheduled,

@@ -124,6 +124,7 @@ impl Simulator {
             let t = self.live[i];
             if self.tasks[t as usize].state == State::Queued {
                 self.nr_custody -= 1;
+                self.counters.fallback_reclaimed += 1;
                 self.fallback_insert(t, false);
             }
         }
