@@ -25,7 +25,7 @@ rl_kernel_checks() {
     fi
     # The same-boot reference of the stall scenarios (stall.sh).
     case " $RL_SCENARIOS " in
-    *" sigstop "* | *" spin "*) rl_stall_baseline ;;
+    *" sigstop "* | *" spin "* | *" threads "* | *" starve "*) rl_stall_baseline ;;
     esac
 }
 

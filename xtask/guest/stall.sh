@@ -82,28 +82,43 @@ stall_figures() {
     echo "hackbench ${RL_HB_MS} ms, waker max ${RL_CYC_MAX_US} us, 600 periods in ${RL_CYC_MS} ms, largest hog wait ${RL_STALL_WAIT_MS}/${RL_STALL_MS} ms"
 }
 
-# Once per boot, before any scheduler: the probe under the default scheduler.
+# Once per boot, before any scheduler: the probe under the default scheduler,
+# and again with a real-time task holding cpu0 if the starve scenario runs.
 rl_stall_baseline() {
     stall_window true true
     echo "$RL_HB_MS $RL_CYC_MAX_US $RL_CYC_MS $RL_STALL_WAIT_MS $RL_STALL_MS" >"$RL_STALL_BASE"
     rl_result stall-probe pass "default scheduler: $(stall_figures)"
+    case " $RL_SCENARIOS " in *" starve "*) ;; *) return ;; esac
+    stall_window rt_hog_start rt_hog_stop
+    echo "$RL_HB_MS $RL_CYC_MAX_US $RL_CYC_MS $RL_STALL_WAIT_MS $RL_STALL_MS" >"$RL_STALL_BASE-rt"
+    rl_result stall-probe-rt pass "default scheduler, a real-time busy loop on cpu0: $(stall_figures)"
 }
+
+# A real-time busy loop on cpu0 (the kernel's RT throttling leaves other tasks
+# 5 % of that CPU).
+rt_hog_start() {
+    taskset -c 0 rl-guest fifo sh -c 'while :; do :; done' &
+    RL_RT_PID=$!
+}
+rt_hog_stop() { kill "$RL_RT_PID" 2>/dev/null; wait "$RL_RT_PID" 2>/dev/null; }
 
 sched_sigstop() { kill -STOP "$RL_SCHED_PID"; }
 sched_sigcont() { kill -CONT "$RL_SCHED_PID"; }
 
-# stall_verdict SCENARIO MARK FROM STALL_MS WHAT: the targets, after the
-# window and 3 s of recovery. The episode began about fallback_ns (250 ms)
-# after user space stopped answering, for STALL_MS, so the episode's length
-# tells when user space took over.
+# stall_verdict SCENARIO MARK FROM STALL_MS WHAT [BASE]: the targets, after
+# the window and 3 s of recovery, against the default scheduler's probe (BASE,
+# default RL_STALL_BASE). The episode began about fallback_ns (250 ms) after
+# user space stopped answering, for STALL_MS (0: it never stopped for good),
+# so the episode's length tells when user space took over.
 stall_verdict() {
-    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 ejected base_hb episodes last_ms taken_ms user
+    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 base=${6:-$RL_STALL_BASE} ejected base_hb episodes last_ms taken_ms user
     sleep 3
     ejected=$(ejections_since "$mark")
-    read -r base_hb _ <"$RL_STALL_BASE" 2>/dev/null
+    read -r base_hb _ <"$base" 2>/dev/null
     episodes=$(stat_sum fb_episodes "$from")
     last_ms=$(stat_last fb_last_ms)
-    taken_ms=$((last_ms + 250 - stall_ms))
+    taken_ms=0
+    [ "$stall_ms" -gt 0 ] && taken_ms=$((last_ms + 250 - stall_ms))
     user=$(stat_sum user "$(($(out_lines) - 1))")
     tail -n +"$from" "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED $scenario| /" >&3
     local figures
@@ -118,7 +133,7 @@ stall_verdict() {
         rl_result "$scenario" fail "the periodic waker's max latency over 30 ms; $figures"
     elif [ $((RL_STALL_WAIT_MS * 10)) -gt $((RL_STALL_MS * 6)) ]; then
         rl_result "$scenario" fail "a hog worker waited over 60 % of the window; $figures"
-    elif [ "$episodes" -lt 1 ] || [ "$taken_ms" -gt 500 ]; then
+    elif [ "$episodes" -lt 1 ] || [ "$taken_ms" -gt 500 ] || [ "$taken_ms" -lt -500 ]; then
         rl_result "$scenario" fail "user space did not take over within 500 ms; $figures"
     elif [ "$user" -le 0 ]; then
         rl_result "$scenario" fail "no user dispatches in the last 2 s: $(out_tail 3); $figures"
@@ -190,6 +205,30 @@ sc_custody() {
     fi
 }
 sched_dead_or_done() { [ ! -d /proc/"$1" ]; }
+
+# A live scheduler starved by a task of a higher scheduling class: its thread
+# is pinned to cpu0, where a real-time busy loop runs, for the window. Judged
+# against the default scheduler with the same busy loop.
+sc_starve() {
+    need_running starve || return
+    if [ ! -s "$RL_STALL_BASE-rt" ]; then
+        rl_result starve skip "no baseline with the real-time busy loop"
+        return
+    fi
+    kmark "starve-$RL_SCHED"
+    local from
+    from=$(($(out_lines) + 1))
+    stall_window starve_start starve_stop
+    stall_verdict starve "starve-$RL_SCHED" "$from" 0 "scheduler thread pinned under a real-time busy loop for ${RL_STALL_SECS}s, 2 hogs" "$RL_STALL_BASE-rt"
+}
+starve_start() {
+    taskset -p -c 0 "$RL_SCHED_PID" >/dev/null
+    rt_hog_start
+}
+starve_stop() {
+    rt_hog_stop
+    taskset -p -c 0-"$(($(nproc) - 1))" "$RL_SCHED_PID" >/dev/null
+}
 
 # The sigstop probe with 10,000 more threads asleep on the machine: the
 # fallback finds the tasks in custody through its list, so its cost, and the

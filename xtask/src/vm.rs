@@ -32,7 +32,7 @@ pub const FAULT_SCENARIOS: &[&str] = &[
 pub const PROBE_SCENARIOS: &[&str] = &["cycles"];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
-const FAULT_SECS_PER_SCHED: u64 = 260;
+const FAULT_SECS_PER_SCHED: u64 = 290;
 
 /// The guest helper binary (xtask/src/bin/rl-guest.rs), put in the initramfs.
 const GUEST_HELPER: &str = "rl-guest";

@@ -3,6 +3,8 @@
 //! - `rl-guest ext CMD [ARGS...]`: switch this process to the `SCHED_EXT` policy (busybox has no `chrt` that knows
 //!   it), then run CMD in its place (its children inherit the policy). Used by the `--partial` fault test: only
 //!   such tasks may be scheduled by a scheduler started with `--partial`.
+//! - `rl-guest fifo CMD [ARGS...]`: the same with `SCHED_FIFO` at priority 10, a real-time task that runs before
+//!   every task of sched_ext (the `starve` scenario: it starves the user-space scheduler's CPU).
 //! - `rl-guest sleepers N SECS`: N threads that sleep for SECS seconds, then exit (the `threads` scenario: the
 //!   fallback's cost must not grow with the number of threads on the machine).
 //! - `rl-guest burst N SPIN_MS FIFO`: N threads that each open the named pipe FIFO for reading, which blocks
@@ -24,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// The `SCHED_EXT` scheduling policy (include/uapi/linux/sched.h).
 const SCHED_EXT: i32 = 7;
+/// The `SCHED_FIFO` real-time policy.
+const SCHED_FIFO: i32 = 1;
 
 /// `struct sched_param` of the C library.
 #[repr(C)]
@@ -37,7 +41,7 @@ extern "C" {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: rl-guest ext CMD [ARGS...]\n       rl-guest sleepers N SECS\n       rl-guest burst N SPIN_MS FIFO"
+        "usage: rl-guest ext|fifo CMD [ARGS...]\n       rl-guest sleepers N SECS\n       rl-guest burst N SPIN_MS FIFO"
     );
     ExitCode::from(2)
 }
@@ -53,7 +57,8 @@ fn main() -> ExitCode {
         (nums.len() == count).then_some(nums)
     };
     match args.first().map(String::as_str) {
-        Some("ext") if args.len() >= 2 => run_as_ext(&args[1], &args[2..]),
+        Some("ext") if args.len() >= 2 => run_with_policy(SCHED_EXT, 0, &args[1], &args[2..]),
+        Some("fifo") if args.len() >= 2 => run_with_policy(SCHED_FIFO, 10, &args[1], &args[2..]),
         Some("sleepers") => match numbers(1, 2) {
             Some(n) => sleepers(n[0], Duration::from_secs(n[1])),
             None => usage(),
@@ -68,14 +73,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_as_ext(cmd: &str, args: &[String]) -> ExitCode {
-    let param = SchedParam { sched_priority: 0 };
+/// Switches this process to `policy` at `priority`, then runs `cmd` in its place.
+fn run_with_policy(policy: i32, priority: i32, cmd: &str, args: &[String]) -> ExitCode {
+    let param = SchedParam {
+        sched_priority: priority,
+    };
     // SAFETY: plain syscall wrapper; `param` is a valid, initialised struct that outlives the call; pid 0 is
     // this process.
-    let rc = unsafe { sched_setscheduler(0, SCHED_EXT, &param) };
+    let rc = unsafe { sched_setscheduler(0, policy, &param) };
     if rc != 0 {
         eprintln!(
-            "rl-guest: cannot switch to SCHED_EXT: {}",
+            "rl-guest: cannot switch to scheduling policy {policy}: {}",
             std::io::Error::last_os_error()
         );
         return ExitCode::FAILURE;
