@@ -60,7 +60,9 @@ impl<'a> Context<'a> {
 ///   policy therefore forgets a task once it has returned its dispatch.
 /// - **Stale dispatches are harmless.** A task may be re-queued (a new `on_enqueue` with a larger
 ///   [`QueuedTask::enq_seq`]) while an older copy is still held. Dispatching the old copy is dropped by the kernel
-///   side and counted as "cancelled"; the policy should simply dispatch each copy it holds.
+///   side and counted as "cancelled"; the policy should simply dispatch each copy it holds. (A copy whose task left
+///   user space's custody before the loop read it, for example while the kernel side scheduled alone because user
+///   space was stopped, is dropped by the connector and never reaches the policy.)
 /// - **`on_exit` may come for a pid the policy does not hold** (the task exited while running). It must not panic.
 ///   It drops the per-task state the policy keeps for that pid (a vruntime, a deadline), so state stays as large
 ///   as the set of live tasks. Queued copies of the task may stay: their dispatches are cancelled by the kernel
