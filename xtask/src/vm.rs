@@ -25,7 +25,7 @@ pub const SCENARIOS: &[&str] = &[
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
     "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",
-    "spin", "badcli",
+    "spin", "threads", "starve", "badcli",
 ];
 
 /// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
