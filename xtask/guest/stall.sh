@@ -212,7 +212,7 @@ sched_dead_or_done() { [ ! -d /proc/"$1" ]; }
 # is pinned to cpu0, where a real-time busy loop runs, for the window. Judged
 # against the default scheduler with the same busy loop.
 sc_starve() {
-    need_running starve || return
+    fault_running starve || return
     if [ ! -s "$RL_STALL_BASE-rt" ]; then
         rl_result starve skip "no baseline with the real-time busy loop"
         return
@@ -236,7 +236,7 @@ starve_stop() {
 # fallback finds the tasks in custody through its list, so its cost, and the
 # machine's speed while it schedules alone, must not depend on them.
 sc_threads() {
-    need_running threads || return
+    fault_running threads || return
     local sleepers from nr
     rl-guest sleepers 10000 120 >/tmp/sleepers.log 2>&1 &
     sleepers=$!
