@@ -364,3 +364,31 @@ fn a_stall_longer_than_the_watchdog_timeout_does_not_stall_the_run() {
     assert_eq!(out.report.counters.fallback_episodes, 1);
     assert!(out.report.totals.max_wait_ns < S);
 }
+
+#[test]
+fn a_scheduler_back_less_than_a_second_ago_is_judged_sooner() {
+    // Two stalls 500 ms apart: the second episode begins a tenth of `fallback` after the second stall starts (a
+    // scheduler that is only starved returns now and then; each return must not cost every task `fallback` again),
+    // and one 2 s later waits the whole `fallback` again.
+    let stall = |at_ns| UserStall {
+        at_ns,
+        for_ns: 500 * MS,
+    };
+    let cfg = SimConfig {
+        user_stalls: vec![stall(S), stall(2 * S), stall(5 * S)],
+        ..config(2, 6 * S)
+    };
+    let fallback_ns = cfg.fallback_ns;
+    let out = simulate(Fifo::default(), cfg, &hogs_and_wakers()).unwrap();
+    let episodes = &out.report.fallback.episodes;
+    assert_eq!(episodes.len(), 3, "{episodes:?}");
+    let delay = |i: usize, at: u64| episodes[i].start_ns - at;
+    assert!(delay(0, S) > fallback_ns, "{episodes:?}");
+    // (The clock starts at the last applied dispatch or, when custody was empty, the next task handed over: the
+    // periodic task wakes every 10 ms.)
+    assert!(
+        delay(1, 2 * S) <= fallback_ns / 10 + 10 * MS,
+        "{episodes:?}"
+    );
+    assert!(delay(2, 5 * S) > fallback_ns, "{episodes:?}");
+}

@@ -6,6 +6,9 @@
  * CPU calls ops.dispatch().
  */
 
+/* For this long after an episode ends, user space is judged unresponsive after a tenth of @fallback_ns. */
+#define FALLBACK_PROBATION_NS	(1000 * NSEC_PER_MSEC)
+
 /* The most slots of the custody list one ops.dispatch() looks at. */
 #define FALLBACK_SCAN_SLOTS	512
 
@@ -35,6 +38,7 @@ static void fallback_end(u64 now)
 	counters.fallback_ns += lasted;
 	counters.fallback_last_ns = lasted;
 	counters.fallback_since_ns = 0;
+	fallback_ended_ns = now;
 	/* The clock of usersched_unresponsive() starts again now. */
 	user_progress_ns = now;
 	dbg("rustland: fallback off after %llu ms", lasted / NSEC_PER_MSEC);
@@ -45,12 +49,14 @@ static void fallback_end(u64 now)
  * none of its dispatches has been applied for @fallback_ns, whether or not the scheduler thread runs (a running
  * thread can be stuck too: spinning, or on something a task it must schedule holds; docs/reliability.md). The
  * episode lasts until user space shows progress, not until its custody is empty: it has been away for a while, and
- * tasks handed to it meanwhile would each wait @fallback_ns again. One CPU begins and ends an episode (atomic
- * exchanges of in_fallback).
+ * tasks handed to it meanwhile would each wait @fallback_ns again. For a second after an episode, a tenth of
+ * @fallback_ns is enough: a scheduler that is only starved (a task of a higher class holds its CPU) shows progress
+ * now and then, and each of its returns would otherwise make every task it is handed wait @fallback_ns. One CPU
+ * begins and ends an episode (atomic exchanges of in_fallback).
  */
 static bool usersched_unresponsive(u64 now)
 {
-	u64 progress;
+	u64 progress, limit = fallback_ns, ended = fallback_ended_ns;
 
 	if (in_fallback) {
 		/* While the CPU that begins the episode records where the rings stand, nobody may judge progress. */
@@ -61,7 +67,9 @@ static bool usersched_unresponsive(u64 now)
 		return false;
 	}
 	progress = user_progress_ns;
-	if (!counters.nr_custody || now <= progress || now - progress <= fallback_ns)
+	if (ended && now > ended && now - ended < FALLBACK_PROBATION_NS)
+		limit = fallback_ns / 10;
+	if (!counters.nr_custody || now <= progress || now - progress <= limit)
 		return false;
 	if (__sync_val_compare_and_swap(&in_fallback, FALLBACK_OFF, FALLBACK_BEGINNING) == FALLBACK_OFF) {
 		fallback_begin(now);

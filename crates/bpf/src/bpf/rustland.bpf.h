@@ -63,12 +63,13 @@ static volatile u32 custody_cursor;		/* where the fallback's scan of the custody
 /*
  * The fallback episode going on, if in_fallback: the user ring's and the queued ring's progress when it began
  * (dispatch records drained, consumer position), which tell that user space is back; the fallback's virtual clock
- * (the highest vtime of a task it started); whether FALLBACK_DSQ may hold tasks.
+ * (the highest vtime of a task it started); when the last episode ended; whether FALLBACK_DSQ may hold tasks.
  */
 static volatile u32 in_fallback;		/* FALLBACK_OFF, _BEGINNING or _ON */
 static u64 fallback_drained_at_start;
 static u64 fallback_consumed_at_start;
 static u64 fallback_clock;
+static volatile u64 fallback_ended_ns;		/* when the last episode ended, 0 before the first */
 static volatile bool fallback_dsq_used;
 static u64 dispatches_drained;			/* dispatch records taken from the user ring, applied or not */
 /*

@@ -27,7 +27,12 @@ pub(super) struct Fallback {
     /// A record the episode put in the ring to wake user space: consuming it is progress, as on the BPF side,
     /// where the fallback wakes the ring with a record that user space skips.
     pub(super) wake_record: bool,
+    /// When the last episode ended (`None` before the first).
+    ended_ns: Option<u64>,
 }
+
+/// For this long after an episode ends, user space is judged unresponsive after a tenth of `fallback_ns`.
+const FALLBACK_PROBATION_NS: u64 = 1_000_000_000;
 
 impl Fallback {
     /// No episode, for `nr_cpus` CPUs.
@@ -40,6 +45,7 @@ impl Fallback {
             clock: 0,
             queue: SharedQueue::new(nr_cpus, all_mask),
             wake_record: false,
+            ended_ns: None,
         }
     }
 }
@@ -58,7 +64,7 @@ impl Simulator {
         let deadline = self
             .fallback
             .progress_ns
-            .saturating_add(self.cfg.fallback_ns);
+            .saturating_add(self.fallback_limit_ns());
         if self.now <= deadline {
             self.arm_fallback_check(deadline.saturating_add(1));
             return false;
@@ -91,7 +97,7 @@ impl Simulator {
             self.fallback.progress_ns = self.now;
             let at = self
                 .now
-                .saturating_add(self.cfg.fallback_ns)
+                .saturating_add(self.fallback_limit_ns())
                 .saturating_add(1);
             self.arm_fallback_check(at);
         }
@@ -139,11 +145,24 @@ impl Simulator {
         fb.on = false;
         fb.wake_record = false;
         fb.progress_ns = now;
+        fb.ended_ns = Some(now);
         let lasted = now - fb.since_ns;
         self.counters.fallback_ns += lasted;
         self.counters.fallback_last_ns = lasted;
         if let Some(episode) = self.meas.episodes.last_mut() {
             episode.1 = Some(now);
+        }
+    }
+
+    /// How long user space may show no progress before an episode begins: `fallback_ns`, or a tenth of it for a
+    /// second after an episode ended (as on the BPF side: a scheduler that is only starved shows progress now and
+    /// then, and each of its returns would otherwise cost every waiting task `fallback_ns`).
+    pub(super) fn fallback_limit_ns(&self) -> u64 {
+        match self.fallback.ended_ns {
+            Some(ended) if self.now.saturating_sub(ended) < FALLBACK_PROBATION_NS => {
+                self.cfg.fallback_ns / 10
+            }
+            _ => self.cfg.fallback_ns,
         }
     }
 
