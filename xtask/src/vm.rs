@@ -25,11 +25,11 @@ pub const SCENARIOS: &[&str] = &[
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
     "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",
-    "spin", "threads", "starve", "badcli",
+    "spin", "threads", "badcli",
 ];
 
 /// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
-pub const PROBE_SCENARIOS: &[&str] = &["cycles"];
+pub const PROBE_SCENARIOS: &[&str] = &["cycles", "starve"];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
 const FAULT_SECS_PER_SCHED: u64 = 290;
