@@ -184,7 +184,8 @@ static int heartbeat_fn(void *map, int *key, struct bpf_timer *timer)
 	bool silent = usersched_cpu < 0 && now > usersched_seen_ns && now - usersched_seen_ns >= heartbeat_ns;
 	bool fallback = usersched_unresponsive(now);
 
-	if (silent) {
+	/* In an episode too: a parked scheduler must run to show that it is back. */
+	if (silent || fallback) {
 		dbg("rustland: heartbeat: silent %llu ms", (now - usersched_seen_ns) / NSEC_PER_MSEC);
 		__sync_fetch_and_or(&usersched_needed, 1);
 	}

@@ -178,10 +178,12 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 
 	/*
 	 * Not while it runs: scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is
-	 * ignored, so a running scheduler would keep its CPU indefinitely while that CPU's local DSQ waits.
+	 * ignored, so a running scheduler would keep its CPU indefinitely while that CPU's local DSQ waits. During an
+	 * episode only when the heartbeat asks: the ring holds the episode's wake records, so usersched_has_work()
+	 * would say yes on every call, for a scheduler that is stopped or already queued.
 	 */
 	if (usersched_cpu < 0 && scx_bpf_dispatch_nr_slots() &&
-	    (__sync_fetch_and_and(&usersched_needed, 0) || usersched_has_work()))
+	    (__sync_fetch_and_and(&usersched_needed, 0) || (!fallback && usersched_has_work())))
 		dispatch_usersched(cpu);
 
 	/*
