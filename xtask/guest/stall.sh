@@ -117,14 +117,14 @@ stall_verdict() {
     ejected=$(ejections_since "$mark")
     read -r base_hb _ <"$base" 2>/dev/null
     episodes=$(stat_sum fb_episodes "$from")
-    # The longest episode is the stall's: short ones can come and go at a load's start.
-    last_ms=$(stat_max fb_last_ms "$from")
+    # Time in episodes since the start: the stall's, and short ones that can come and go at a load's start.
+    last_ms=$(stat_sum fb_ms "$from")
     taken_ms=0
     [ "$stall_ms" -gt 0 ] && taken_ms=$((last_ms + 250 - stall_ms))
     user=$(stat_sum user "$RL_STALL_RESUMED_FROM")
     tail -n +"$from" "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED $scenario| /" >&3
     local figures
-    figures="$(stall_figures); default: ${base_hb:-?} ms hackbench; episodes=$episodes, the longest ${last_ms} ms (user space back ${taken_ms} ms after the window), fallback=$(stat_sum fallback "$from") reclaimed=$(stat_sum fb_reclaimed "$from")"
+    figures="$(stall_figures); default: ${base_hb:-?} ms hackbench; episodes=$episodes, ${last_ms} ms in them (user space back ${taken_ms} ms after the window), fallback=$(stat_sum fallback "$from") reclaimed=$(stat_sum fb_reclaimed "$from")"
     if [ -n "$ejected" ]; then
         rl_result "$scenario" fail "ejected: $ejected; $figures"
     elif ! sched_alive || ! sched_attached; then
@@ -186,7 +186,8 @@ sc_custody() {
     wait_for 20 grep -q 'threads started' /tmp/burst.log
     # Out of the short judgement after an episode (fallback.bpf.h), which a start of hundreds of threads can
     # cause: the 400 tasks must reach custody before the stopped scheduler is judged unresponsive.
-    sleep 2
+    sleep 1
+    wait_for 15 no_recent_episode
     kill -STOP "$RL_SCHED_PID"
     # One open for writing wakes all 400 threads at once, into the stopped scheduler's custody.
     exec 4>/tmp/gate
@@ -210,6 +211,8 @@ sc_custody() {
     fi
 }
 sched_dead_or_done() { [ ! -d /proc/"$1" ]; }
+# no_recent_episode: no fallback episode began in the last two stats lines (2 s)
+no_recent_episode() { [ "$(stat_sum fb_episodes "$(($(out_lines) - 1))")" -eq 0 ]; }
 
 # A live scheduler starved by a task of a higher scheduling class: its thread
 # is pinned to cpu0, where a real-time busy loop runs, for the window. A probe
