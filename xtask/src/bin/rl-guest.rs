@@ -7,10 +7,11 @@
 //!   every task of sched_ext (the `starve` scenario: it starves the user-space scheduler's CPU).
 //! - `rl-guest sleepers N SECS`: N threads that sleep for SECS seconds, then exit (the `threads` scenario: the
 //!   fallback's cost must not grow with the number of threads on the machine).
-//! - `rl-guest burst N SPIN_MS FIFO`: N threads that each open the named pipe FIFO for reading, which blocks
-//!   until a writer opens it and then wakes them all in that one system call, and then each run on the CPU for
-//!   SPIN_MS (the `custody` scenario: the shell stops the scheduler and opens the pipe, so hundreds of tasks become
-//!   runnable at once and wait in the stopped scheduler's custody).
+//! - `rl-guest burst N SPIN_MS FIFO PID`: N threads that each open the named pipe FIFO for reading, which blocks
+//!   until a writer opens it, and then each run on the CPU for SPIN_MS. Two seconds after they started, the main
+//!   thread stops process PID (SIGSTOP) and at once opens the pipe for writing, which wakes all N in that one system
+//!   call; four seconds later it lets PID go on (SIGCONT). The `custody` scenario: hundreds of tasks become runnable
+//!   at once and wait in the stopped scheduler's custody, with no other task scheduled in between.
 
 // The one system call this helper exists for has no safe wrapper in a crate xtask builds with (nix and rustix
 // know no SCHED_EXT); the tidy test allows `unsafe` here and in crates/bpf only.
@@ -37,11 +38,26 @@ struct SchedParam {
 
 extern "C" {
     fn sched_setscheduler(pid: i32, policy: i32, param: *const SchedParam) -> i32;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// SIGSTOP and SIGCONT (x86-64 and arm64 share these numbers).
+const SIGSTOP: i32 = 19;
+const SIGCONT: i32 = 18;
+
+/// Sends `sig` to process `pid`.
+fn signal(pid: i32, sig: i32) -> std::io::Result<()> {
+    // SAFETY: plain syscall wrapper with two integers.
+    if unsafe { kill(pid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: rl-guest ext|fifo CMD [ARGS...]\n       rl-guest sleepers N SECS\n       rl-guest burst N SPIN_MS FIFO"
+        "usage: rl-guest ext|fifo CMD [ARGS...]\n       rl-guest sleepers N SECS\n       rl-guest burst N SPIN_MS FIFO PID"
     );
     ExitCode::from(2)
 }
@@ -63,12 +79,17 @@ fn main() -> ExitCode {
             Some(n) => sleepers(n[0], Duration::from_secs(n[1])),
             None => usage(),
         },
-        Some("burst") if args.len() == 4 => match (args[1].parse(), args[2].parse()) {
-            (Ok(n), Ok(spin_ms)) => {
-                burst(n, Duration::from_millis(spin_ms), PathBuf::from(&args[3]))
+        Some("burst") if args.len() == 5 => {
+            match (args[1].parse(), args[2].parse(), args[4].parse()) {
+                (Ok(n), Ok(spin_ms), Ok(pid)) => burst(
+                    n,
+                    Duration::from_millis(spin_ms),
+                    PathBuf::from(&args[3]),
+                    pid,
+                ),
+                _ => usage(),
             }
-            _ => usage(),
-        },
+        }
         _ => usage(),
     }
 }
@@ -131,17 +152,31 @@ fn sleepers(n: u64, secs: Duration) -> ExitCode {
     }
 }
 
-fn burst(n: u64, spin: Duration, fifo: PathBuf) -> ExitCode {
-    let threads = spawn_all(n, move || {
+fn burst(n: u64, spin: Duration, fifo: PathBuf, pid: i32) -> ExitCode {
+    let readers = fifo.clone();
+    let threads = match spawn_all(n, move || {
         // Blocks until a writer opens the pipe; one open for writing wakes every thread waiting here.
-        let _open = File::open(&fifo);
+        let _open = File::open(&readers);
         let start = Instant::now();
         while start.elapsed() < spin {
             std::hint::spin_loop();
         }
-    });
-    match threads {
-        Ok(threads) => join_all(threads),
-        Err(code) => code,
+    }) {
+        Ok(threads) => threads,
+        Err(code) => return code,
+    };
+    thread::sleep(Duration::from_secs(2));
+    if let Err(e) = signal(pid, SIGSTOP) {
+        eprintln!("rl-guest: cannot stop {pid}: {e}");
+        return ExitCode::FAILURE;
     }
+    let writer = std::fs::OpenOptions::new().write(true).open(&fifo);
+    println!("rl-guest: {n} threads woken with {pid} stopped");
+    thread::sleep(Duration::from_secs(4));
+    drop(writer);
+    if let Err(e) = signal(pid, SIGCONT) {
+        eprintln!("rl-guest: cannot let {pid} go on: {e}");
+        return ExitCode::FAILURE;
+    }
+    join_all(threads)
 }
