@@ -261,4 +261,6 @@ sc_threads() {
     stall_verdict threads "threads-$RL_SCHED" "$from" "$RL_STALL_MS" "stopped ${RL_STALL_SECS}s under 2 hogs with $nr threads on the machine"
     kill "$sleepers" 2>/dev/null
     wait "$sleepers" 2>/dev/null
+    # The scenarios after this one start from a machine without a scheduler, as after panic.
+    sched_quit
 }

@@ -17,8 +17,7 @@ use crate::KernelArgs;
 /// The scenarios run for each scheduler, in order (see xtask/guest/scenarios.sh and stall.sh).
 /// Each needs a `sc_<name>` function in the guest library.
 pub const SCENARIOS: &[&str] = &[
-    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "custody", "hotplug",
-    "sigterm", "detach",
+    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
 ];
 
 /// The fault scenarios, run after [`SCENARIOS`] with `--faults`
@@ -29,7 +28,7 @@ pub const FAULT_SCENARIOS: &[&str] = &[
 ];
 
 /// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
-pub const PROBE_SCENARIOS: &[&str] = &["cycles", "starve"];
+pub const PROBE_SCENARIOS: &[&str] = &["cycles", "custody", "starve"];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
 const FAULT_SECS_PER_SCHED: u64 = 290;
