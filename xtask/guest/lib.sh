@@ -143,14 +143,6 @@ stat_sum() {
         }
         END { print s + 0 }' "$RL_SCHED_OUT"
 }
-# stat_max KEY [FROM_LINE]: the largest value of KEY in the stats lines from FROM_LINE
-stat_max() {
-    awk -v key="$1" -v from="${2:-1}" -v tag="[$RL_SCHED]" '
-        NR >= from && index($0, tag) {
-            for (i = 1; i <= NF; i++) { n = index($i, "="); if (n && substr($i, 1, n - 1) == key && substr($i, n + 1) + 0 > m) m = substr($i, n + 1) + 0 }
-        }
-        END { print m + 0 }' "$RL_SCHED_OUT"
-}
 # stat_last KEY: the last value of KEY in the stats lines
 stat_last() {
     awk -v key="$1" -v tag="[$RL_SCHED]" '

@@ -187,7 +187,7 @@ sc_custody() {
     # The helper stops the scheduler and wakes all 400 threads at once, back to back (xtask/src/bin/rl-guest.rs).
     rl-guest burst 400 300 /tmp/gate "$RL_SCHED_PID" >/tmp/burst.log 2>&1 &
     burst=$!
-    wait_for 40 sched_dead_or_done "$burst"
+    wait_for 40 process_gone "$burst"
     kill -CONT "$RL_SCHED_PID" 2>/dev/null
     sleep 2
     ejected=$(ejections_since "custody-$RL_SCHED")
@@ -204,7 +204,8 @@ sc_custody() {
         rl_result custody pass "400 threads woken at once while stopped; the fallback took back $reclaimed from custody, no overflow; episodes=$(stat_sum fb_episodes "$from")"
     fi
 }
-sched_dead_or_done() { [ ! -d /proc/"$1" ]; }
+# process_gone PID: PID has exited
+process_gone() { [ ! -d /proc/"$1" ]; }
 
 # A live scheduler starved by a task of a higher scheduling class: its thread
 # is pinned to cpu0, where a real-time busy loop runs, for the window. A probe
