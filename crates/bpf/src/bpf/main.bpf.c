@@ -69,7 +69,12 @@ s32 BPF_STRUCT_OPS(rustland_select_cpu, struct task_struct *p, s32 prev_cpu, u64
 		if (cpu >= 0)
 			return cpu;
 	}
-	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	/*
+	 * Not SCX_WAKE_SYNC: with it, the default selection may return the waker's CPU, busy, instead of an idle one,
+	 * and the task then goes through user space and waits for the waker to block, where an idle CPU would have run
+	 * it at once (stress-ng's pipe pairs: 0.29x the default scheduler's switches with it, docs/benchmarks.md).
+	 */
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags & ~SCX_WAKE_SYNC, &is_idle);
 	if (is_usersched(p)) {
 		if (is_idle) {
 			/* In partial mode a normal task may take the CPU first: see usersched_enqueue_shared(). */
@@ -119,15 +124,15 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		/*
 		 * A woken scheduler (it sleeps in epoll after each round) preempts whatever runs on its CPU and goes to
 		 * the head of the local DSQ, ahead of tasks already queued there (it wakes once per sleep, so it cannot
-		 * monopolise the CPU this way). Otherwise it is parked unless there is work; work that arrives later
-		 * sets usersched_needed and ops.dispatch() puts it back on a CPU.
+		 * monopolise the CPU this way). Otherwise it is parked unless there is work (usersched_park()); work
+		 * that arrives later sets usersched_needed and ops.dispatch() puts it back on a CPU.
 		 */
 		if ((enq_flags & SCX_ENQ_WAKEUP) && direct_task_on(scx_bpf_task_cpu(p)))
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_HEAD);
 		else if (enq_flags & SCX_ENQ_WAKEUP)
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
 					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
-		else if (usersched_has_work() || usersched_needed)
+		else if (!usersched_park())
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
 		return;
 	}
@@ -177,13 +182,16 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		fallback_custody();
 
 	/*
-	 * Not while it runs: scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is
-	 * ignored, so a running scheduler would keep its CPU indefinitely while that CPU's local DSQ waits. During an
-	 * episode only when the heartbeat asks: the ring holds the episode's wake records, so usersched_has_work()
-	 * would say yes on every call, for a scheduler that is stopped or already queued.
+	 * Only a parked scheduler: the kernel ignores the insert of a task that sleeps, runs or is queued, and then,
+	 * with this CPU's local DSQ still empty, calls ops.dispatch() again, up to 32 times in a row. (And
+	 * scx_bpf_dsq_insert() sets the slice of a running task even though the insert itself is ignored, so a running
+	 * scheduler would keep its CPU indefinitely.) The flag is read before usersched_needed is taken: see
+	 * usersched_park(). During an episode only when the heartbeat asks: the ring holds the episode's wake records,
+	 * so usersched_has_work() would say yes on every call.
 	 */
-	if (usersched_cpu < 0 && scx_bpf_dispatch_nr_slots() &&
-	    (__sync_fetch_and_and(&usersched_needed, 0) || (!fallback && usersched_has_work())))
+	if (usersched_parked && usersched_cpu < 0 && scx_bpf_dispatch_nr_slots() &&
+	    (__sync_fetch_and_and(&usersched_needed, 0) || (!fallback && usersched_has_work())) &&
+	    __sync_lock_test_and_set(&usersched_parked, 0))
 		dispatch_usersched(cpu);
 
 	/*
@@ -237,6 +245,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		usersched_cpu = cpu;
 		usersched_wake_cpu = -1;
 		usersched_asleep = false;
+		usersched_parked = 0;
 		usersched_seen_ns = now;
 		/*
 		 * It reads every record queued so far, so a request to run it made before now is answered; one made

@@ -76,13 +76,13 @@ static s32 pick_any_idle_cpu(void)
 
 /*
  * The CPU to preempt on behalf of @p: of the CPUs @p may use (any CPU if @p is NULL), the one whose current task has
- * run longest, if that task ran at least @preempt_min_ns. -1 if there is none.
+ * run longest, if that task ran at least @min_ran_ns. -1 if there is none.
  *
  * The current CPU gets no preference although preempting it needs no inter-processor interrupt: the task running
  * here is often the waker, and interrupting its batch of messages made hackbench 1.5-1.7x slower without helping
  * cyclictest under hogs (docs/benchmarks.md).
  */
-static s32 pick_victim(const struct task_struct *p)
+static s32 pick_victim_ran(const struct task_struct *p, u64 min_ran_ns)
 {
 	u64 now = now_ns(), oldest = 0;
 	s32 cpu, victim = -1;
@@ -100,9 +100,15 @@ static s32 pick_victim(const struct task_struct *p)
 		}
 	}
 	dbg("rustland: victim cpu=%d ran=%llu", victim, victim >= 0 ? now - oldest : 0);
-	if (victim < 0 || now <= oldest || now - oldest < preempt_min_ns)
+	if (victim < 0 || now <= oldest || now - oldest < min_ran_ns)
 		return -1;
 	return victim;
+}
+
+/* pick_victim_ran() with the least run time any preemption needs, @preempt_min_ns. */
+static s32 pick_victim(const struct task_struct *p)
+{
+	return pick_victim_ran(p, preempt_min_ns);
 }
 
 /*

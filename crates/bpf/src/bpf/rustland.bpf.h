@@ -40,6 +40,8 @@ const volatile u64 slice_ns = 5 * NSEC_PER_MSEC;	/* slice of kernel-side dispatc
 const volatile u64 fallback_ns = 250 * NSEC_PER_MSEC;	/* no user dispatch applied for longer: fallback */
 const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period */
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
+/* A wakeup by a task, not an interrupt, preempts only a task that ran this long for the scheduler's round. */
+#define TASK_WAKEUP_PREEMPT_MIN_NS	(1 * NSEC_PER_MSEC)
 const volatile u64 direct_wakeup_max_ns;		/* longest burst of a directly woken task, 0: off */
 
 /* Written by user space at run time: how many tasks it still holds, and how many dispatches it has sent. */
@@ -56,6 +58,7 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
+static volatile u32 usersched_parked;		/* runnable but in no DSQ: only ops.dispatch() can run it */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
 static u64 custody_next_seq;			/* the last sequence number handed out (custody.bpf.h) */

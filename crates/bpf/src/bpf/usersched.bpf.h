@@ -11,13 +11,38 @@ static bool usersched_has_work(void)
 }
 
 /*
+ * The user-space scheduler yielded without sleeping (ops.enqueue() not for a wakeup): park it, leaving it in no DSQ,
+ * unless work waits for it. Returns whether it is parked; if not, the caller inserts it.
+ *
+ * The flag is raised before the work is looked for, and ops.dispatch() reads it before it takes usersched_needed:
+ * a kick_usersched() that this look missed set usersched_needed after it, so the ops.dispatch() that kick leads to
+ * sees the flag. A flag raised for a scheduler that is then inserted costs one ignored insert, never a lost wakeup.
+ */
+static bool usersched_park(void)
+{
+	__sync_lock_test_and_set(&usersched_parked, 1);
+	if (usersched_has_work() || usersched_needed) {
+		usersched_parked = 0;
+		return false;
+	}
+	return true;
+}
+
+/*
  * Make the user-space scheduler run promptly because @p was queued to it: wake an idle CPU for it or, if @preempt,
  * preempt a CPU @p may use (the one whose task has run longest). That CPU is also where the scheduler goes if it is
  * asleep (select_cpu), so a single CPU is preempted, and, when @p can run on one CPU only, it is the CPU that then
  * takes @p from the shared DSQ right after the scheduler's round.
+ *
+ * A wakeup by an interrupt (a timer) preempts a task that ran @preempt_min_ns; a wakeup by a task (a message, a
+ * pipe, a futex) only one that ran TASK_WAKEUP_PREEMPT_MIN_NS, a CPU hog. Message-passing tasks wake each other
+ * thousands of times a second and each runs briefly: preempting one for every wakeup cost hackbench half again its
+ * time under the default scheduler, while the scheduler's round comes soon anyway, when one of them blocks
+ * (docs/benchmarks.md, "The round trip's cost").
  */
 static void kick_usersched(const struct task_struct *p, bool preempt)
 {
+	u64 min_ran_ns;
 	s32 cpu;
 
 	__sync_fetch_and_or(&usersched_needed, 1);
@@ -52,9 +77,10 @@ static void kick_usersched(const struct task_struct *p, bool preempt)
 	 * If @p's CPUs all started their task too recently, run the scheduler elsewhere: @p's dispatch then preempts
 	 * its CPU if @p comes first (insert_shared()).
 	 */
-	cpu = pick_victim(p);
+	min_ran_ns = woken_by_interrupt() ? preempt_min_ns : TASK_WAKEUP_PREEMPT_MIN_NS;
+	cpu = pick_victim_ran(p, min_ran_ns);
 	if (cpu < 0)
-		cpu = pick_victim(NULL);
+		cpu = pick_victim_ran(NULL, min_ran_ns);
 	if (cpu >= 0) {
 		usersched_wake_cpu = cpu;
 		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
@@ -145,7 +171,7 @@ static void usersched_enqueue_shared(struct task_struct *p, u64 enq_flags)
 {
 	s32 cpu;
 
-	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) && !usersched_has_work() && !usersched_needed)
+	if (!(enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) && usersched_park())
 		return;
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, SCX_SLICE_DFL, 0, enq_flags);
 	cpu = scx_bpf_task_cpu(p);
