@@ -46,6 +46,8 @@ metrc_ops() {
     awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
 }
 
+# ctxt_count: context switches of the whole machine since boot
+ctxt_count() { awk '/^ctxt / { print $2 }' /proc/stat; }
 # idle_ticks: "cpuN:T ..." with T the idle + iowait clock ticks of each CPU
 idle_ticks() { awk '/^cpu[0-9]/ { printf "%s:%d ", $1, $5 + $6 }' /proc/stat; }
 # idle_pct BEFORE AFTER SECONDS: "idle_cpuN=P ..." with P the percentage of the
@@ -64,9 +66,10 @@ idle_pct() {
 # CPU time and dispatches and each CPU's idle time over the workload's window
 # appended
 bench_sample() {
-    local w=$1 rep=$2 ticks wall user kernel direct att idle
+    local w=$1 rep=$2 ticks wall user kernel direct att idle ctxt
     shift 2
     ticks=$((${RL_T1:-$(sched_ticks)} - RL_T0))
+    ctxt=$((${RL_CX1:-$(ctxt_count)} - RL_CX0))
     wall=$(awk -v a="$RL_UP0" -v b="${RL_UP1:-$(uptime_s)}" 'BEGIN { printf "%.2f", b - a }')
     if [ -n "$RL_SCHED_PID" ]; then
         user=$(stat_sum user "$RL_L0")
@@ -82,13 +85,14 @@ bench_sample() {
     idle=$(idle_pct "$RL_IDLE0" "${RL_IDLE1:-$(idle_ticks)}" "$wall")
     # shellcheck disable=SC2086
     rl bench sample "$RL_PHASE" "$RL_BENCH_NAME" "$w" "$rep" "$@" \
-        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "direct=$direct" "attached=$att" $idle
+        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "direct=$direct" "ctxt=$ctxt" "attached=$att" $idle
 }
 
 # bench_window: start measuring the scheduler over a workload
 bench_window() {
-    RL_T1= RL_UP1= RL_IDLE1=
+    RL_T1= RL_UP1= RL_IDLE1= RL_CX1=
     RL_T0=$(sched_ticks)
+    RL_CX0=$(ctxt_count)
     RL_UP0=$(uptime_s)
     RL_IDLE0=$(idle_ticks)
     if [ -n "$RL_SCHED_PID" ]; then RL_L0=$(($(out_lines) + 1)); else RL_L0=1; fi
@@ -99,6 +103,7 @@ bench_window() {
 bench_window_end() {
     RL_UP1=$(uptime_s)
     RL_IDLE1=$(idle_ticks)
+    RL_CX1=$(ctxt_count)
     RL_T1=$(sched_ticks)
 }
 

@@ -133,6 +133,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         sim::run_sim(&out_dir)
     };
+    let rows = data::summarize(&data);
+    let compared = rows
+        .iter()
+        .filter(|r| r.phase == r.sched && r.sched != "default")
+        .filter(|r| !ws.schedulers.iter().any(|s| s.binary == r.sched))
+        .map(|r| r.sched.clone())
+        .collect();
     let report = report::Report {
         kernel: release.unwrap_or_else(|| "unknown".into()),
         date: util::timestamp(),
@@ -140,7 +147,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         source,
         repeat: args.repeat,
         log: log_path,
-        rows: data::summarize(&data),
+        rows,
+        compared,
         data,
         sim,
         kernel_faults: faults,

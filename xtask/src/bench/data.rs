@@ -237,6 +237,10 @@ pub struct SchedCost {
     pub cpu_ms_per_kdispatch: Option<f64>,
     /// Dispatches per second.
     pub dispatches_per_s: f64,
+    /// CPU time per thousand context switches of the whole machine, in ms: a cost that any scheduler has, so
+    /// that schedulers whose statistics give no dispatch count (other projects') compare too. None when the
+    /// samples do not count switches.
+    pub cpu_ms_per_kswitch: Option<f64>,
 }
 
 /// One row of the summary: a measured phase.
@@ -341,17 +345,24 @@ pub fn summarize(data: &BenchData) -> Vec<Row> {
 /// The scheduler's CPU time and dispatches summed over a phase's samples.
 pub fn sched_cost(data: &BenchData, phase: &str) -> SchedCost {
     let (mut ticks, mut wall, mut dispatches) = (0.0, 0.0, 0.0);
+    let (mut switch_ticks, mut switches) = (0.0, 0.0);
     for s in data.samples.iter().filter(|s| s.phase == phase) {
         let get = |k: &str| s.values.get(k).copied().unwrap_or(0.0);
         ticks += get("sched_ticks");
         wall += get("wall_s");
         dispatches += get("user") + get("kernel");
+        if let Some(c) = s.values.get("ctxt") {
+            switch_ticks += get("sched_ticks");
+            switches += c;
+        }
     }
     let cpu_ms = ticks / USER_HZ * 1000.0;
     SchedCost {
         cpu_ms_per_s: if wall > 0.0 { cpu_ms / wall } else { 0.0 },
         cpu_ms_per_kdispatch: (dispatches > 0.0).then(|| cpu_ms / (dispatches / 1000.0)),
         dispatches_per_s: if wall > 0.0 { dispatches / wall } else { 0.0 },
+        cpu_ms_per_kswitch: (switches > 0.0)
+            .then(|| switch_ticks / USER_HZ * 1000.0 / (switches / 1000.0)),
     }
 }
 
@@ -438,6 +449,15 @@ guest| @@RL bench status scx_b scx_b attached=0 reason=not_attached_after_30s
         // 50 ticks = 500 ms over 10 s of windows; 5000 dispatches.
         assert!((cost.cpu_ms_per_s - 50.0).abs() < 1e-9);
         assert!((cost.cpu_ms_per_kdispatch.unwrap() - 100.0).abs() < 1e-9);
+        assert_eq!(cost.cpu_ms_per_kswitch, None, "no sample counts switches");
+        // Only the samples that count switches: 20 ticks (200 ms) over 4000 switches, the other sample's 30 ticks
+        // left out.
+        let log = LOG.replace(
+            "sched_ticks=20 user=1500",
+            "sched_ticks=20 ctxt=4000 user=1500",
+        );
+        let cost = sched_cost(&parse_log(&log), "scx_a");
+        assert!((cost.cpu_ms_per_kswitch.unwrap() - 50.0).abs() < 1e-9);
         assert_eq!(rows[1].pgfaults_after_start, Some(0.0));
         assert_eq!(rows[1].detached_samples, 1);
         assert!(rows[2].failed_to_attach);

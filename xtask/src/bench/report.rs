@@ -57,6 +57,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// The simulator's runs.
     pub sim: Vec<SimRun>,
+    /// The phases of `--compare-bin` schedulers (neither bundled nor the default).
+    pub compared: Vec<String>,
     /// Kernel fault lines of the console log.
     pub kernel_faults: Vec<String>,
 }
@@ -132,7 +134,7 @@ impl Report {
         out
     }
 
-    /// The summary table and how scx_rustland fares against its performance targets.
+    /// The summary table and how scx_rustland and scx_rlfifo fare against their performance targets.
     pub fn summary_text(&self) -> String {
         let mut s = format!(
             "Kernel {}, {} repetition(s); cells are mean ± σ (ratio to the default scheduler's mean)\n\n",
@@ -140,10 +142,10 @@ impl Report {
         );
         s.push_str(&table::render_table(&self.rows));
         s.push_str(
-            "\nPerformance targets of scx_rustland, as ratios to the default scheduler (docs/benchmarks.md):\n\n\
+            "\nPerformance targets (issue 19), as ratios to the default scheduler (docs/benchmarks.md):\n\n\
              | target | measured | met |\n| --- | --- | --- |\n",
         );
-        for t in table::targets(&self.rows, "scx_rustland") {
+        for t in table::targets(&self.rows, &self.compared) {
             let met = match t.met {
                 Some(true) => "yes",
                 Some(false) => "NO",
@@ -227,6 +229,7 @@ impl Report {
                     "phase": r.phase, "sched": r.sched, "metrics": cells,
                     "sched_cpu_ms_per_s": r.cost.map(|c| c.cpu_ms_per_s),
                     "sched_cpu_ms_per_kdispatch": r.cost.and_then(|c| c.cpu_ms_per_kdispatch),
+                    "sched_cpu_ms_per_kswitch": r.cost.and_then(|c| c.cpu_ms_per_kswitch),
                     "dispatches_per_s": r.cost.map(|c| c.dispatches_per_s),
                     "pgfaults_after_start": r.pgfaults_after_start,
                     "watchdog_exits": r.ejections,
@@ -234,7 +237,7 @@ impl Report {
                     "failed_to_attach": r.failed_to_attach,
                 })
             }).collect::<Vec<_>>(),
-            "targets": table::targets(&self.rows, "scx_rustland").iter()
+            "targets": table::targets(&self.rows, &self.compared).iter()
                 .map(|t| json!({"target": t.what, "measured": t.got, "met": t.met})).collect::<Vec<_>>(),
             "samples": self.data.samples.iter().map(|s| json!({
                 "phase": s.phase, "sched": s.sched, "workload": s.workload, "rep": s.rep, "values": s.values,
@@ -327,6 +330,7 @@ mod tests {
             repeat: 1,
             log: PathBuf::from("x.log"),
             rows: data::summarize(&data),
+            compared: Vec::new(),
             data,
             sim,
             kernel_faults: Vec::new(),

@@ -38,6 +38,7 @@ pub fn render_table(rows: &[Row]) -> String {
         [
             "sched CPU ms/s",
             "sched CPU ms/1k dispatches",
+            "sched CPU ms/1k switches",
             "dispatches/s",
             "sched pgfaults after start",
             "watchdog exits",
@@ -62,9 +63,10 @@ pub fn render_table(rows: &[Row]) -> String {
             Some(c) => {
                 cells.push(fmt_num(c.cpu_ms_per_s));
                 cells.push(c.cpu_ms_per_kdispatch.map_or("–".into(), fmt_num));
+                cells.push(c.cpu_ms_per_kswitch.map_or("–".into(), fmt_num));
                 cells.push(fmt_num(c.dispatches_per_s));
             }
-            None => cells.extend(["–", "–", "–"].map(String::from)),
+            None => cells.extend(["–", "–", "–", "–"].map(String::from)),
         }
         cells.push(
             r.pgfaults_after_start
@@ -87,37 +89,93 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
-/// The performance targets for `sched` (scx_rustland), as ratios to the default scheduler: hackbench <= 1.10x,
-/// cyclictest avg <= 1.5x and max <= 3x, no watchdog exits, no page faults.
-pub fn targets(rows: &[Row], sched: &str) -> Vec<Target> {
-    let row = rows.iter().find(|r| r.sched == sched);
-    let ratio_target = |id: &str, limit: f64, what: &str| {
+/// The performance targets (issue 19), as ratios to the default scheduler's phase of the same boot: for
+/// `scx_rustland`, hackbench <= 1.05x and no slower than each scheduler in `compared` (the `--compare-bin` phases)
+/// whose name has "rustland" in it,
+/// switches >= 0.95x, hog throughput >= 1.0x, cyclictest average <= 1.0x, p99 and max <= 1.5x, no watchdog exits,
+/// no page faults; for `scx_rlfifo`, hackbench <= 1.10x. A scheduler that did not run gives "not measured".
+pub fn targets(rows: &[Row], compared: &[String]) -> Vec<Target> {
+    let ratio = |sched: &str, id: &str| {
         let idx = METRICS
             .iter()
             .position(|m| m.id == id)
             .expect("known metric");
-        let ratio = row.and_then(|r| r.cells[idx]).and_then(|c| c.ratio);
+        rows.iter()
+            .find(|r| r.sched == sched && r.phase == sched)
+            .and_then(|r| r.cells[idx])
+            .and_then(|c| c.ratio)
+    };
+    let bound = |sched: &str, id: &str, what: &str, limit: f64, at_most: bool| {
+        let got = ratio(sched, id);
         Target {
-            what: format!("{what} <= {limit:.2}x"),
-            got: ratio.map_or("not measured".into(), |r| format!("{r:.2}x")),
-            met: ratio.map(|r| r <= limit),
+            what: format!(
+                "{sched} {what} {} {limit:.2}x",
+                if at_most { "<=" } else { ">=" }
+            ),
+            got: got.map_or("not measured".into(), |r| format!("{r:.2}x")),
+            met: got.map(|r| if at_most { r <= limit } else { r >= limit }),
         }
     };
-    let zero_target = |what: &str, v: Option<f64>| Target {
-        what: format!("{what} = 0"),
+    let rustland = rows.iter().find(|r| r.sched == "scx_rustland");
+    let zero = |what: &str, v: Option<f64>| Target {
+        what: format!("scx_rustland {what} = 0"),
         got: v.map_or("not measured".into(), |v| format!("{v:.0}")),
         met: v.map(|v| v == 0.0),
     };
-    vec![
-        ratio_target("hackbench", 1.10, "hackbench time"),
-        ratio_target("cyc_avg", 1.5, "cyclictest average under hogs"),
-        ratio_target("cyc_max", 3.0, "cyclictest max under hogs"),
-        zero_target("watchdog exits", row.and_then(|r| r.ejections)),
-        zero_target(
-            "scheduler page faults after start",
-            row.and_then(|r| r.pgfaults_after_start),
+    let mut out = vec![bound(
+        "scx_rustland",
+        "hackbench",
+        "hackbench time",
+        1.05,
+        true,
+    )];
+    // Each compared scheduler of the same kind: upstream's scx_rustland (under any file name with "rustland").
+    for other in compared.iter().filter(|c| c.contains("rustland")) {
+        let (ours, theirs) = (
+            ratio("scx_rustland", "hackbench"),
+            ratio(other, "hackbench"),
+        );
+        out.push(Target {
+            what: format!("scx_rustland hackbench time <= {other}'s"),
+            got: match (ours, theirs) {
+                (Some(a), Some(b)) => format!("{a:.2}x against {b:.2}x"),
+                _ => "not measured".into(),
+            },
+            met: ours.zip(theirs).map(|(a, b)| a <= b),
+        });
+    }
+    out.extend([
+        bound("scx_rustland", "switch", "switches", 0.95, false),
+        bound("scx_rustland", "hogs", "hog throughput", 1.0, false),
+        bound(
+            "scx_rustland",
+            "cyc_avg",
+            "cyclictest average under hogs",
+            1.0,
+            true,
         ),
-    ]
+        bound(
+            "scx_rustland",
+            "cyc_p99",
+            "cyclictest p99 under hogs",
+            1.5,
+            true,
+        ),
+        bound(
+            "scx_rustland",
+            "cyc_max",
+            "cyclictest max under hogs",
+            1.5,
+            true,
+        ),
+        zero("watchdog exits", rustland.and_then(|r| r.ejections)),
+        zero(
+            "scheduler page faults after start",
+            rustland.and_then(|r| r.pgfaults_after_start),
+        ),
+        bound("scx_rlfifo", "hackbench", "hackbench time", 1.10, true),
+    ]);
+    out
 }
 
 #[cfg(test)]
@@ -142,14 +200,52 @@ mod tests {
         assert!(lines[3].contains("1 sample(s) detached"), "{table}");
         assert!(lines[4].contains("did not attach"), "{table}");
 
-        let t = targets(&rows, "scx_a");
-        assert_eq!(t[0].met, Some(true)); // 1.10x <= 1.10x
-        assert_eq!(t[1].met, Some(true)); // 1.5x
-        assert_eq!(t[2].met, Some(true)); // 3.0x
-        assert_eq!(t[3].met, Some(true));
-        assert_eq!(t[4].met, Some(true));
-        let t = targets(&rows, "scx_missing");
-        assert!(t.iter().all(|t| t.met.is_none()));
+        let t = targets(&rows, &[]);
+        assert!(t.iter().all(|t| t.met.is_none()), "{t:?}");
+    }
+
+    #[test]
+    fn targets_judge_ratios_and_the_compared_schedulers() {
+        let log = LOG
+            .replace("scx_a", "scx_rustland")
+            .replace("scx_b scx_b", "up_rustland up_rustland");
+        let log = format!(
+            "{log}guest| @@RL bench sample up_rustland up_rustland hackbench 1 time_s=3.0 wall_s=3.1 attached=1\n\
+             guest| @@RL bench sample scx_rlfifo scx_rlfifo hackbench 1 time_s=3.4 wall_s=3.5 attached=1\n"
+        );
+        let rows = summarize(&parse_log(&log));
+        let t = targets(&rows, &["up_rustland".to_string(), "other".to_string()]);
+        let find = |what: &str| {
+            t.iter()
+                .find(|t| t.what == what)
+                .unwrap_or_else(|| panic!("no target {what:?} in {t:?}"))
+        };
+        // The default phase's hackbench mean is 3.0 s: 3.3 s is 1.10x, 3.4 s 1.13x, up_rustland's 3.0 s 1.00x.
+        assert_eq!(
+            find("scx_rustland hackbench time <= 1.05x").met,
+            Some(false)
+        );
+        let vs = find("scx_rustland hackbench time <= up_rustland's");
+        assert_eq!(
+            (vs.got.as_str(), vs.met),
+            ("1.10x against 1.00x", Some(false))
+        );
+        assert_eq!(find("scx_rlfifo hackbench time <= 1.10x").met, Some(false));
+        // cyclictest: 150 µs against 100 µs is 1.50x (average <= 1.0x missed), max 2700 against 900 is 3.00x.
+        assert_eq!(
+            find("scx_rustland cyclictest average under hogs <= 1.00x").met,
+            Some(false)
+        );
+        assert_eq!(
+            find("scx_rustland cyclictest max under hogs <= 1.50x").met,
+            Some(false)
+        );
+        // No switch or hogs sample: not measured, neither met nor missed.
+        assert_eq!(find("scx_rustland switches >= 0.95x").met, None);
+        assert_eq!(find("scx_rustland hog throughput >= 1.00x").met, None);
+        assert_eq!(find("scx_rustland watchdog exits = 0").met, Some(true));
+        // A compared scheduler of another kind is not a target.
+        assert!(!t.iter().any(|t| t.what.contains("other")), "{t:?}");
     }
 
     #[test]
