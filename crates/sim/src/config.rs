@@ -46,6 +46,10 @@ pub struct SimConfig {
     /// A task waking up while no CPU is idle preempts the CPU whose task has run longest, so the scheduler runs
     /// at once, but only if that task has run at least this long (ns).
     pub preempt_min_ns: u64,
+    /// A task woken by another task (a ping-pong partner), not by its own timer, preempts for the scheduler only a
+    /// task that ran at least this long (ns), a hog: message-passing tasks wake each other often and run briefly,
+    /// and the scheduler's round comes soon anyway, when one of them blocks.
+    pub task_wakeup_preempt_min_ns: u64,
     /// Direct wakeups (0: off), like the BPF side's `Builder::direct_wakeups`: a task woken by a timer (a periodic
     /// or interactive task's sleep ending; not a ping-pong partner's wakeup) whose last burst lasted at most this
     /// long (ns), and which slept at least four times as long, goes to the head of its previous CPU's local queue
@@ -107,6 +111,7 @@ impl Default for SimConfig {
             sched_cost_per_dispatch_ns: 500,
             sched_tick_ns: 1_000_000,
             preempt_min_ns: 100_000,
+            task_wakeup_preempt_min_ns: 1_000_000,
             direct_wakeup_max_ns: 0,
             kernel_tick_ns: 0,
             fallback_ns: 250_000_000,

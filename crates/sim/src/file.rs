@@ -139,6 +139,7 @@ struct FileSim {
     tick: Option<Dur>,
     kernel_tick: Option<Dur>,
     preempt_min: Option<Dur>,
+    task_wakeup_preempt_min: Option<Dur>,
     direct_wakeup: Option<Dur>,
     fallback: Option<Dur>,
     user_stalls: Option<Vec<FileStall>>,
@@ -208,6 +209,7 @@ impl FileWorkload {
             sched_tick_ns: s.tick.map(|d| d.0),
             kernel_tick_ns: s.kernel_tick.map(|d| d.0),
             preempt_min_ns: s.preempt_min.map(|d| d.0),
+            task_wakeup_preempt_min_ns: s.task_wakeup_preempt_min.map(|d| d.0),
             direct_wakeup_max_ns: s.direct_wakeup.map(|d| d.0),
             fallback_ns: s.fallback.map(|d| d.0),
             user_stalls: s

@@ -297,6 +297,8 @@ pub struct SimOverrides {
     pub kernel_tick_ns: Option<u64>,
     /// [`SimConfig::preempt_min_ns`].
     pub preempt_min_ns: Option<u64>,
+    /// [`SimConfig::task_wakeup_preempt_min_ns`].
+    pub task_wakeup_preempt_min_ns: Option<u64>,
     /// [`SimConfig::direct_wakeup_max_ns`].
     pub direct_wakeup_max_ns: Option<u64>,
     /// [`SimConfig::fallback_ns`].
@@ -336,6 +338,10 @@ impl SimOverrides {
         set(&mut config.sched_tick_ns, self.sched_tick_ns);
         set(&mut config.kernel_tick_ns, self.kernel_tick_ns);
         set(&mut config.preempt_min_ns, self.preempt_min_ns);
+        set(
+            &mut config.task_wakeup_preempt_min_ns,
+            self.task_wakeup_preempt_min_ns,
+        );
         set(&mut config.direct_wakeup_max_ns, self.direct_wakeup_max_ns);
         set(&mut config.fallback_ns, self.fallback_ns);
         if let Some(stalls) = &self.user_stalls {

@@ -895,3 +895,36 @@ fn direct_wakeups_leave_out_long_bursts_task_wakeups_and_busy_budgets() {
     );
     assert!(report.counters.user_dispatches > 100);
 }
+
+#[test]
+fn a_task_woken_by_another_preempts_only_a_hog_for_the_scheduler() {
+    // One CPU, a ping-pong pair: each partner runs 300 us, wakes the other and sleeps. The waker has run longer than
+    // `preempt_min_ns` when it wakes its partner, but it is about to sleep: preempting it would only send it back
+    // through user space.
+    let workload = Workload::new().with(TaskSpec::ping_pong("pipe", 300 * US));
+    let run = |task_wakeup_preempt_min_ns| {
+        let cfg = SimConfig {
+            task_wakeup_preempt_min_ns,
+            idle_fast_path: false,
+            ..config(1, S)
+        };
+        simulate(Fcfs::with_slice(20 * MS), cfg, &workload)
+            .unwrap()
+            .report
+    };
+    let preemptions =
+        |r: &rustland_sim::SimReport| r.tasks.iter().map(|t| t.preemptions).sum::<u64>();
+    let hogs_only = run(SimConfig::default().task_wakeup_preempt_min_ns);
+    assert_eq!(preemptions(&hogs_only), 0, "{hogs_only:?}");
+    // With the interrupt wakeups' threshold, every wakeup preempts its waker.
+    let eager = run(100 * US);
+    assert!(preemptions(&eager) > 100, "{eager:?}");
+    // Fewer round trips: the pair gets through more work.
+    let work = |r: &rustland_sim::SimReport| group(r, "pipe").cpu_share;
+    assert!(
+        work(&hogs_only) >= work(&eager),
+        "{} < {}",
+        work(&hogs_only),
+        work(&eager)
+    );
+}

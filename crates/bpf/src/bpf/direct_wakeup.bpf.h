@@ -9,7 +9,7 @@
  * Direct wakeup: a task woken by an interrupt of its own CPU (a timer, a device) that runs in short bursts goes
  * straight to that CPU, ahead of the task running there, which it preempts: no round trip through user space, which
  * under load costs more than the rest of the wakeup. The preempted task resumes right after it with the rest of its
- * slice (resume_after_direct()), as if the interrupt had lasted longer; user space sees neither.
+ * slice (resume.bpf.h), as if the interrupt had lasted longer; user space sees neither.
  *
  * Bounds: only a task whose last burst lasted at most @direct_wakeup_max_ns, which slept at least four times as long
  * as that, and whose CPU's task ran at least @preempt_min_ns; its slice is @direct_wakeup_max_ns (if it runs longer it
@@ -19,9 +19,7 @@
 static bool direct_wakeup(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	s32 cpu = bpf_get_smp_processor_id();
-	u64 now, *started, *until, *used, *window, *resume_slice, *resume_at;
-	struct task_struct *curr;
-	s32 *resume_pid;
+	u64 now, *started, *until, *used, *window;
 
 	if (!direct_wakeup_max_ns || partial_mode || !(enq_flags & SCX_ENQ_WAKEUP) || tctx->is_new)
 		return false;
@@ -34,10 +32,7 @@ static bool direct_wakeup(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	until = MEMBER_VPTR(cpu_direct_until_ns, [cpu]);
 	used = MEMBER_VPTR(cpu_direct_used_ns, [cpu]);
 	window = MEMBER_VPTR(cpu_direct_window_ns, [cpu]);
-	resume_pid = MEMBER_VPTR(cpu_resume_pid, [cpu]);
-	resume_slice = MEMBER_VPTR(cpu_resume_slice, [cpu]);
-	resume_at = MEMBER_VPTR(cpu_resume_at_ns, [cpu]);
-	if (!started || !until || !used || !window || !resume_pid || !resume_slice || !resume_at)
+	if (!started || !until || !used || !window)
 		return false;
 	if (!*started || now < *started || now - *started < preempt_min_ns)
 		return false;
@@ -49,36 +44,12 @@ static bool direct_wakeup(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 		return false;
 
 	/* The interrupted task, one of ours (cpu_started_ns): it resumes after @p. */
-	curr = bpf_get_current_task_btf();
-	*resume_pid = curr->pid;
-	*resume_slice = curr->scx.slice;
-	*resume_at = now;
+	resume_after_preemption(cpu, bpf_get_current_task_btf(), now + direct_wakeup_max_ns, RESUME_LOCAL);
 	*until = now + direct_wakeup_max_ns;
 	tctx->direct = true;
 	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, direct_wakeup_max_ns, enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
 	stat_inc(direct_wakeups);
 	dbg("rustland: direct wakeup pid=%d cpu=%d burst=%llu", p->pid, cpu, tctx->last_burst_ns);
-	return true;
-}
-
-/*
- * @p was preempted by a direct wakeup on its CPU a moment ago: it goes back to that CPU, behind the woken task, with
- * the rest of its slice.
- */
-static bool resume_after_direct(struct task_struct *p, u64 enq_flags)
-{
-	s32 cpu = scx_bpf_task_cpu(p);
-	s32 *resume_pid = MEMBER_VPTR(cpu_resume_pid, [cpu]);
-	u64 *resume_slice = MEMBER_VPTR(cpu_resume_slice, [cpu]);
-	u64 *resume_at = MEMBER_VPTR(cpu_resume_at_ns, [cpu]);
-	u64 now = now_ns();
-
-	if (!resume_pid || !resume_slice || !resume_at || *resume_pid != p->pid || !p->pid)
-		return false;
-	*resume_pid = 0;
-	if (enq_flags & SCX_ENQ_WAKEUP || now < *resume_at || now - *resume_at > direct_wakeup_max_ns || !*resume_slice)
-		return false;
-	scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, *resume_slice, enq_flags);
 	return true;
 }
 

@@ -19,8 +19,10 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
 		return false;
 	}
-	if (enq_flags & SCX_ENQ_WAKEUP)
+	if (enq_flags & SCX_ENQ_WAKEUP) {
 		flags |= RL_ENQ_WAKEUP;
+		__sync_fetch_and_add(&wakeups_queued, 1);
+	}
 	if (tctx->is_new)
 		flags |= RL_ENQ_NEW;
 	else if (!(enq_flags & SCX_ENQ_WAKEUP))

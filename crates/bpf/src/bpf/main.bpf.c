@@ -42,6 +42,7 @@
 #include "rustland.bpf.h"
 #include "irq.bpf.h"
 #include "placement.bpf.h"
+#include "resume.bpf.h"
 #include "custody.bpf.h"
 #include "usersched.bpf.h"
 #include "direct_wakeup.bpf.h"
@@ -129,9 +130,11 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		 */
 		if ((enq_flags & SCX_ENQ_WAKEUP) && direct_task_on(scx_bpf_task_cpu(p)))
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_HEAD);
-		else if (enq_flags & SCX_ENQ_WAKEUP)
+		else if (enq_flags & SCX_ENQ_WAKEUP) {
+			usersched_preempts(scx_bpf_task_cpu(p));
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
 					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
+		}
 		else if (!usersched_park())
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
 		return;
@@ -143,7 +146,7 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}
 
-	if (direct_wakeup_max_ns && resume_after_direct(p, enq_flags)) {
+	if (resume_preempted(p, enq_flags)) {
 		stat_inc(kernel_dispatches);
 		return;
 	}
@@ -246,6 +249,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		usersched_wake_cpu = -1;
 		usersched_asleep = false;
 		usersched_parked = 0;
+		wakeups_queued_at_run = wakeups_queued;
 		usersched_seen_ns = now;
 		/*
 		 * It reads every record queued so far, so a request to run it made before now is answered; one made

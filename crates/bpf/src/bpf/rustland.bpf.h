@@ -42,6 +42,8 @@ const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
 /* A wakeup by a task, not an interrupt, preempts only a task that ran this long for the scheduler's round. */
 #define TASK_WAKEUP_PREEMPT_MIN_NS	(1 * NSEC_PER_MSEC)
+/* A task the woken scheduler preempts resumes without user space if it ran less than this (usersched_preempts()). */
+#define RESUME_MAX_RAN_NS		(1 * NSEC_PER_MSEC)
 const volatile u64 direct_wakeup_max_ns;		/* longest burst of a directly woken task, 0: off */
 
 /* Written by user space at run time: how many tasks it still holds, and how many dispatches it has sent. */
@@ -59,6 +61,8 @@ static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
 static volatile u32 usersched_parked;		/* runnable but in no DSQ: only ops.dispatch() can run it */
+static volatile u64 wakeups_queued;		/* records of woken tasks sent to user space, ever */
+static volatile u64 wakeups_queued_at_run;	/* wakeups_queued when the user-space scheduler last started running */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
 static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
 static u64 custody_next_seq;			/* the last sequence number handed out (custody.bpf.h) */
@@ -82,14 +86,16 @@ static u64 dispatches_drained;			/* dispatch records taken from the user ring, a
 u64 cpu_started_ns[RL_MAX_CPUS];
 static u64 cpu_vtime[RL_MAX_CPUS];		/* dsq_vtime of the task running on each CPU */
 /*
- * Direct wakeups, per CPU: until when the task direct_wakeup() put there may be about to run or running (0: none);
- * the task it preempted, which resumes behind it without a round through user space, its remaining slice, and when
- * it was preempted; the CPU time direct wakeups used in the current budget window, and when that window started.
+ * Per CPU: until when the task direct_wakeup() put there may be about to run or running (0: none); the task the BPF
+ * side preempted there, which resumes without a round through user space (resume.bpf.h), its remaining slice, until
+ * when its ops.enqueue() is awaited, and where it resumes; the CPU time direct wakeups used in the current budget window, and when
+ * that window started.
  */
 static u64 cpu_direct_until_ns[RL_MAX_CPUS];
 static s32 cpu_resume_pid[RL_MAX_CPUS];
 static u64 cpu_resume_slice[RL_MAX_CPUS];
-static u64 cpu_resume_at_ns[RL_MAX_CPUS];
+static u64 cpu_resume_until_ns[RL_MAX_CPUS];
+static u32 cpu_resume_where[RL_MAX_CPUS];
 static u64 cpu_direct_used_ns[RL_MAX_CPUS];
 static u64 cpu_direct_window_ns[RL_MAX_CPUS];
 

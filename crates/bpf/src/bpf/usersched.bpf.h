@@ -89,6 +89,28 @@ static void kick_usersched(const struct task_struct *p, bool preempt)
 
 
 /*
+ * The woken user-space scheduler is about to preempt @cpu's task. If that task started less than RESUME_MAX_RAN_NS
+ * ago and no woken task was queued to user space since the scheduler's last round (so what woke it is the end of a
+ * slice, typically the one that ended on this CPU just before), the task resumes in the shared DSQ in the policy's
+ * order once preempted, instead of going back to user space: a record and a round fewer per slice of a busy machine.
+ * Otherwise it goes to user space, which orders it anew: a woken task the policy would run first (a FIFO policy puts
+ * a re-queued task behind it) must not wait behind it.
+ */
+static void usersched_preempts(s32 cpu)
+{
+	const struct task_struct *curr;
+	u64 now = now_ns(), *started = MEMBER_VPTR(cpu_started_ns, [cpu]);
+
+	if (wakeups_queued != wakeups_queued_at_run)
+		return;
+	if (!started || !*started || now < *started || now - *started >= RESUME_MAX_RAN_NS)
+		return;
+	curr = __COMPAT_scx_bpf_cpu_curr(cpu);
+	if (curr && curr->pid && !is_usersched(curr))
+		resume_after_preemption(cpu, curr, now + RESUME_MAX_RAN_NS, RESUME_SHARED);
+}
+
+/*
  * The CPU kick_usersched() claimed (idle) or preempted for the user-space scheduler @p, if it may still go there
  * (no task of a higher scheduling class has taken it since); else -1.
  */

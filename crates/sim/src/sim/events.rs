@@ -100,7 +100,7 @@ impl Simulator {
                 Ev::End => self.end(),
                 Ev::SchedTick => {
                     self.round_full = false;
-                    self.want_sched(false, self.all_mask);
+                    self.want_sched(None, self.all_mask);
                 }
                 Ev::SchedWake => {
                     self.sched = Sched::Running;

@@ -135,7 +135,7 @@ impl Simulator {
             }
         }
         debug_assert_eq!(self.nr_custody, 0);
-        self.want_sched(false, self.all_mask);
+        self.want_sched(None, self.all_mask);
     }
 
     /// The episode ends; its length is accounted and the deadline's clock starts again.

@@ -53,6 +53,8 @@ pub(super) struct Task {
     pub(super) fallback_vtime: u64,
     /// It became runnable during a fallback episode (its wakeup latency is also counted as the fallback's).
     pub(super) woke_in_fallback: bool,
+    /// Its last wakeup was its own sleep ending (an interrupt), not another task's doing.
+    pub(super) woken_by_timer: bool,
     /// The CPU it last ran on.
     pub(super) prev_cpu: u32,
     /// When it last started and stopped running.
@@ -136,6 +138,7 @@ impl Simulator {
             fallback_queued_vtime: 0,
             fallback_vtime: 0,
             woke_in_fallback: false,
+            woken_by_timer: false,
             prev_cpu: mask.trailing_zeros(),
             start_ns: 0,
             stop_ns: 0,
@@ -207,6 +210,7 @@ impl Simulator {
         task.runnable_since = now;
         task.latency_pending = true;
         task.woke_in_fallback = self.fallback.on;
+        task.woken_by_timer = by_timer;
         task.exec_runtime_ns = 0;
         task.burst_left = burst;
         // As on the BPF side, direct wakeups come after the fallback's check: none during an episode.
@@ -264,9 +268,15 @@ impl Simulator {
             };
             self.ring.push_back(Event::Queued(qt));
             self.ring_tasks += 1;
-            // A woken task must not wait for a hog's slice to end before user space sees it.
-            let mask = task.mask;
-            self.want_sched(flags.contains(EnqueueFlags::WAKEUP), mask);
+            // A woken task must not wait for a hog's slice to end before user space sees it; a task woken by another
+            // task preempts only a hog for it, as on the BPF side.
+            let (mask, preempt) = (task.mask, flags.contains(EnqueueFlags::WAKEUP));
+            let min_ran = if task.woken_by_timer {
+                self.cfg.preempt_min_ns
+            } else {
+                self.cfg.task_wakeup_preempt_min_ns
+            };
+            self.want_sched(preempt.then_some(min_ran), mask);
         } else {
             self.congested(t, mask, prev);
         }
@@ -353,6 +363,6 @@ impl Simulator {
         task.stats.exited_ns = self.now;
         self.meas.engine.tasks_exited += 1;
         self.ring.push_back(Event::Exited { pid: task.pid });
-        self.want_sched(false, self.all_mask);
+        self.want_sched(None, self.all_mask);
     }
 }

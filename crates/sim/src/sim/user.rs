@@ -22,10 +22,10 @@ pub(super) enum Sched {
 
 impl Simulator {
     /// User space has work: get the scheduler onto a CPU, like the BPF side's kick. An idle CPU if there is one;
-    /// else, if `preempt` (a task allowed on `mask` woke up), the CPU of `mask` whose task has run longest, or
-    /// failing that of any CPU, if that task ran at least `preempt_min_ns` (it is preempted); else the scheduler
-    /// waits for the next CPU that becomes free. A stopped scheduler takes no CPU.
-    pub(super) fn want_sched(&mut self, preempt: bool, mask: u64) {
+    /// else, if `preempt_min_ran` is given (a task allowed on `mask` woke up), the CPU of `mask` whose task has run
+    /// longest, or failing that of any CPU, if that task ran at least that long (it is preempted); else the
+    /// scheduler waits for the next CPU that becomes free. A stopped scheduler takes no CPU.
+    pub(super) fn want_sched(&mut self, preempt_min_ran: Option<u64>, mask: u64) {
         if self.user_stopped || matches!(self.sched, Sched::Waking | Sched::Running) {
             return;
         }
@@ -33,8 +33,10 @@ impl Simulator {
             self.sched_take_cpu(cpu);
             return;
         }
-        if preempt {
-            let victim = self.victim(mask).or_else(|| self.victim(self.all_mask));
+        if let Some(min_ran) = preempt_min_ran {
+            let victim = self
+                .victim_ran(mask, min_ran)
+                .or_else(|| self.victim_ran(self.all_mask, min_ran));
             if let Some(cpu) = victim {
                 self.sched_take_cpu(cpu);
                 self.preempt(cpu);
@@ -46,11 +48,16 @@ impl Simulator {
 
     /// The CPU of `mask` whose task has run longest, if it ran at least `preempt_min_ns`.
     pub(super) fn victim(&self, mask: u64) -> Option<u32> {
+        self.victim_ran(mask, self.cfg.preempt_min_ns)
+    }
+
+    /// The CPU of `mask` whose task has run longest, if it ran at least `min_ran` ns.
+    pub(super) fn victim_ran(&self, mask: u64, min_ran: u64) -> Option<u32> {
         let cpu = self.longest_running(mask)?;
         let ran = self
             .now
             .saturating_sub(self.cpus[cpu as usize].task_started);
-        (ran >= self.cfg.preempt_min_ns).then_some(cpu)
+        (ran >= min_ran).then_some(cpu)
     }
 
     /// Reserves `cpu` for the scheduler, which runs there after the wake-up delay.
@@ -87,7 +94,7 @@ impl Simulator {
             );
         }
         if self.records_waiting() {
-            self.want_sched(false, self.all_mask);
+            self.want_sched(None, self.all_mask);
         }
     }
 
@@ -125,7 +132,7 @@ impl Simulator {
     pub(super) fn user_cont(&mut self) {
         self.user_stopped = false;
         if self.sched_needs_cpu() {
-            self.want_sched(true, self.all_mask);
+            self.want_sched(Some(self.cfg.preempt_min_ns), self.all_mask);
         }
     }
 
