@@ -142,7 +142,7 @@ impl Report {
         );
         s.push_str(&table::render_table(&self.rows));
         s.push_str(
-            "\nPerformance targets (issue 19), as ratios to the default scheduler (docs/benchmarks.md):\n\n\
+            "\nPerformance targets, as ratios to the default scheduler (docs/benchmarks.md):\n\n\
              | target | measured | met |\n| --- | --- | --- |\n",
         );
         for t in table::targets(&self.rows, &self.compared) {

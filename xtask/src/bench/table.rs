@@ -89,7 +89,7 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
-/// The performance targets (issue 19), as ratios to the default scheduler's phase of the same boot: for
+/// The performance targets, as ratios to the default scheduler's phase of the same boot: for
 /// `scx_rustland`, hackbench <= 1.05x and no slower than each scheduler in `compared` (the `--compare-bin` phases)
 /// whose name has "rustland" in it,
 /// switches >= 0.95x, hog throughput >= 1.0x, cyclictest average <= 1.0x, p99 and max <= 1.5x, no watchdog exits,
