@@ -128,15 +128,15 @@ void BPF_STRUCT_OPS(rustland_enqueue, struct task_struct *p, u64 enq_flags)
 		 * monopolise the CPU this way). Otherwise it is parked unless there is work (usersched_park()); work
 		 * that arrives later sets usersched_needed and ops.dispatch() puts it back on a CPU.
 		 */
-		if ((enq_flags & SCX_ENQ_WAKEUP) && direct_task_on(scx_bpf_task_cpu(p)))
+		if ((enq_flags & SCX_ENQ_WAKEUP) && direct_task_on(scx_bpf_task_cpu(p))) {
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags | SCX_ENQ_HEAD);
-		else if (enq_flags & SCX_ENQ_WAKEUP) {
+		} else if (enq_flags & SCX_ENQ_WAKEUP) {
 			usersched_preempts(scx_bpf_task_cpu(p));
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL,
 					   enq_flags | SCX_ENQ_PREEMPT | SCX_ENQ_HEAD);
-		}
-		else if (!usersched_park())
+		} else if (!usersched_park()) {
 			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, enq_flags);
+		}
 		return;
 	}
 

@@ -88,8 +88,8 @@ static u64 cpu_vtime[RL_MAX_CPUS];		/* dsq_vtime of the task running on each CPU
 /*
  * Per CPU: until when the task direct_wakeup() put there may be about to run or running (0: none); the task the BPF
  * side preempted there, which resumes without a round through user space (resume.bpf.h), its remaining slice, until
- * when its ops.enqueue() is awaited, and where it resumes; the CPU time direct wakeups used in the current budget window, and when
- * that window started.
+ * when its ops.enqueue() is awaited, and where it resumes; the CPU time direct wakeups used in the current budget
+ * window, and when that window started.
  */
 static u64 cpu_direct_until_ns[RL_MAX_CPUS];
 static s32 cpu_resume_pid[RL_MAX_CPUS];

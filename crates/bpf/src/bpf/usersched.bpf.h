@@ -87,7 +87,6 @@ static void kick_usersched(const struct task_struct *p, bool preempt)
 	}
 }
 
-
 /*
  * The woken user-space scheduler is about to preempt @cpu's task. If that task started less than RESUME_MAX_RAN_NS
  * ago and no woken task was queued to user space since the scheduler's last round (so what woke it is the end of a
