@@ -392,3 +392,30 @@ fn a_scheduler_back_less_than_a_second_ago_is_judged_sooner() {
     );
     assert!(delay(2, 5 * S) > fallback_ns, "{episodes:?}");
 }
+
+#[test]
+fn a_waker_pinned_to_one_cpu_preempts_a_hog_during_an_episode() {
+    // cyclictest's measuring thread pins itself to one CPU. During an episode the fallback must preempt the hog on
+    // that CPU for it, as for a waker that may run anywhere: waiting for the hog's slice to end instead made the
+    // VM's 10 ms waker late by a slice at every period.
+    let workload = Workload::new()
+        .with(TaskSpec::hog("hog").count(2))
+        .with(TaskSpec::periodic("cyclic", 100 * US, 10 * MS).cpus([0]));
+    let cfg = SimConfig {
+        user_stalls: vec![STALL],
+        ..config(2, 5 * S)
+    };
+    let slice = cfg.default_slice_ns;
+    for report in [
+        simulate(Fifo::default(), cfg.clone(), &workload).unwrap().report,
+        simulate(Vruntime::default(), cfg.clone(), &workload).unwrap().report,
+    ] {
+        assert_eq!(report.counters.fallback_episodes, 1);
+        let cyclic = report.groups.iter().find(|g| g.name == "cyclic").unwrap();
+        let latency = cyclic.fallback_latency;
+        assert!(latency.count > 100, "{latency:?}");
+        // A hog is preempted once it has run a quarter of a slice; it is never waited for to the end of one.
+        assert!(latency.p50_ns <= slice / 4, "slice {slice} ns: {latency:?}");
+        assert!(latency.p99_ns < slice / 2, "slice {slice} ns: {latency:?}");
+    }
+}

@@ -82,7 +82,8 @@ static bool usersched_unresponsive(u64 now)
  * Schedule @p without user space: into FALLBACK_DSQ in the fallback's own weighted vtime order (a task's vtime
  * advances by its run time scaled by 100 / weight, see fallback_stopping(); a task that slept resumes at most one
  * slice behind the fallback's clock), with a bounded slice, on an idle CPU if there is one; a woken task that is
- * behind the clock preempts the CPU whose task has run longest (at least a quarter of a slice).
+ * behind the clock preempts the CPU whose task has run longest (at least a quarter of a slice), its own CPU if it
+ * is pinned (cyclictest's measuring thread is: waiting for the slice end made it late at every period).
  */
 static void fallback_insert(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
@@ -103,13 +104,14 @@ static void fallback_insert(struct task_struct *p, struct task_ctx *tctx, u64 en
 	stat_inc(fallback_dispatches);
 
 	if (is_pinned(p)) {
+		/* Wakes its CPU if idle; if busy, a wakeup may still preempt it below (pick_victim() keeps to p's CPUs). */
 		kick_target(scx_bpf_task_cpu(p), false);
-		return;
-	}
-	cpu = all_cpus_run_ours() ? -EBUSY : pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
-	if (cpu >= 0) {
-		scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
-		return;
+	} else {
+		cpu = all_cpus_run_ours() ? -EBUSY : pick_idle_in(p->cpus_ptr, scx_bpf_task_cpu(p), false);
+		if (cpu >= 0) {
+			scx_bpf_kick_cpu(cpu, SCX_KICK_IDLE);
+			return;
+		}
 	}
 	if (!(enq_flags & SCX_ENQ_WAKEUP) || (s64)(vtime - clock) >= 0)
 		return;

@@ -177,8 +177,8 @@ impl Simulator {
 
     /// Schedules task `t` without user space, like the BPF side's `fallback_insert`: into the fallback's queue at
     /// its fallback vtime, but at most one slice behind the fallback's clock, with the default slice; an idle CPU
-    /// it may run on takes it; a woken task behind the clock preempts the allowed CPU whose task has run longest,
-    /// if that task ran more than a quarter of a slice.
+    /// it may run on takes it; a woken task behind the clock preempts the allowed CPU whose task has run longest
+    /// (its only one, if it is pinned), if that task ran more than a quarter of a slice.
     pub(super) fn fallback_insert(&mut self, t: u32, woken: bool) {
         let slice = self.cfg.default_slice_ns;
         let clock = self.fallback.clock;
@@ -192,7 +192,7 @@ impl Simulator {
         self.counters.fallback_dispatches += 1;
         let (mask, prev) = (task.mask, task.prev_cpu);
         self.fallback.queue.push(t, vtime, mask);
-        if self.kick(mask, prev) || mask.count_ones() == 1 || !woken || vtime >= clock {
+        if self.kick(mask, prev) || !woken || vtime >= clock {
             return;
         }
         if let Some(cpu) = self.victim(mask) {
