@@ -112,10 +112,10 @@ sched_sigcont() { kill -CONT "$RL_SCHED_PID"; }
 # user space stopped answering, for STALL_MS (0: it never stopped for good),
 # so the episode's length tells when user space took over.
 stall_verdict() {
-    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 base=${6:-$RL_STALL_BASE} ejected base_hb episodes last_ms taken_ms user
+    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 base=${6:-$RL_STALL_BASE} ejected base_hb base_cyc episodes last_ms taken_ms user cyc_limit
     sleep 3
     ejected=$(ejections_since "$mark")
-    read -r base_hb _ <"$base" 2>/dev/null
+    read -r base_hb base_cyc _ <"$base" 2>/dev/null
     episodes=$(stat_sum fb_episodes "$from")
     # Time in episodes since the start: the stall's, and short ones that can come and go at a load's start.
     last_ms=$(stat_sum fb_ms "$from")
@@ -124,18 +124,21 @@ stall_verdict() {
     user=$(stat_sum user "$RL_STALL_RESUMED_FROM")
     tail -n +"$from" "$RL_SCHED_OUT" | sed "s/^/$RL_SCHED $scenario| /" >&3
     local figures target=met
-    # The issue's target is 30 ms; under TCG the default scheduler itself reaches 20 ms now and then, so the
-    # verdict fails only at 100 ms and the detail says whether 30 ms held (docs/reliability.md has the figures).
+    # The target is 30 ms. Under TCG the default scheduler's own waker reaches 20 ms now and then (a host busy
+    # with builds), so the verdict allows three times the default's max of the same boot when that is more, and
+    # the detail says whether 30 ms held (docs/reliability.md has the figures).
     [ "$RL_CYC_MAX_US" -gt 30000 ] && target=missed
-    figures="$(stall_figures) (30 ms target $target); default: ${base_hb:-?} ms hackbench; episodes=$episodes, ${last_ms} ms in them (user space back ${taken_ms} ms after the window), fallback=$(stat_sum fallback "$from") reclaimed=$(stat_sum fb_reclaimed "$from")"
+    cyc_limit=$((${base_cyc:-0} * 3))
+    [ "$cyc_limit" -lt 30000 ] && cyc_limit=30000
+    figures="$(stall_figures) (30 ms target $target); default: ${base_hb:-?} ms hackbench, waker max ${base_cyc:-?} us; episodes=$episodes, ${last_ms} ms in them (user space back ${taken_ms} ms after the window), fallback=$(stat_sum fallback "$from") reclaimed=$(stat_sum fb_reclaimed "$from")"
     if [ -n "$ejected" ]; then
         rl_result "$scenario" fail "ejected: $ejected; $figures"
     elif ! sched_alive || ! sched_attached; then
         rl_result "$scenario" fail "state=$(scx_state) alive=$(sched_alive && echo yes || echo no): $(out_tail 3); $figures"
     elif [ -z "$base_hb" ] || [ "$RL_HB_MS" -le 0 ] || [ "$RL_HB_MS" -gt $((base_hb * 2)) ]; then
         rl_result "$scenario" fail "hackbench over 2x the default scheduler's; $figures"
-    elif [ "$RL_CYC_MAX_US" -le 0 ] || [ "$RL_CYC_MAX_US" -gt 100000 ]; then
-        rl_result "$scenario" fail "the periodic waker's max latency over 100 ms; $figures"
+    elif [ "$RL_CYC_MAX_US" -le 0 ] || [ "$RL_CYC_MAX_US" -gt "$cyc_limit" ]; then
+        rl_result "$scenario" fail "the periodic waker's max latency over $((cyc_limit / 1000)) ms; $figures"
     elif [ $((RL_STALL_WAIT_MS * 10)) -gt $((RL_STALL_MS * 6)) ]; then
         rl_result "$scenario" fail "a hog worker waited over 60 % of the window; $figures"
     elif [ "$episodes" -lt 1 ] || [ "$taken_ms" -gt 500 ] || [ "$taken_ms" -lt -500 ]; then
