@@ -407,8 +407,12 @@ fn a_waker_pinned_to_one_cpu_preempts_a_hog_during_an_episode() {
     };
     let slice = cfg.default_slice_ns;
     for report in [
-        simulate(Fifo::default(), cfg.clone(), &workload).unwrap().report,
-        simulate(Vruntime::default(), cfg.clone(), &workload).unwrap().report,
+        simulate(Fifo::default(), cfg.clone(), &workload)
+            .unwrap()
+            .report,
+        simulate(Vruntime::default(), cfg.clone(), &workload)
+            .unwrap()
+            .report,
     ] {
         assert_eq!(report.counters.fallback_episodes, 1);
         let cyclic = report.groups.iter().find(|g| g.name == "cyclic").unwrap();
