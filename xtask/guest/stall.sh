@@ -106,13 +106,14 @@ rt_hog_stop() { kill "$RL_RT_PID" 2>/dev/null; wait "$RL_RT_PID" 2>/dev/null; }
 sched_sigstop() { kill -STOP "$RL_SCHED_PID"; }
 sched_sigcont() { kill -CONT "$RL_SCHED_PID"; }
 
-# stall_verdict SCENARIO MARK FROM STALL_MS WHAT [BASE]: the targets, after
-# the window and 3 s of recovery, against the default scheduler's probe (BASE,
-# default RL_STALL_BASE). The episode began about fallback_ns (250 ms) after
+# stall_verdict SCENARIO MARK FROM STALL_MS WAIT_PCT WHAT [BASE]: the targets,
+# after the window and 3 s of recovery, against the default scheduler's probe
+# (BASE, default RL_STALL_BASE); no hog worker may wait over WAIT_PCT % of the
+# window. The episode began about fallback_ns (250 ms) after
 # user space stopped answering, for STALL_MS (0: it never stopped for good),
 # so the episode's length tells when user space took over.
 stall_verdict() {
-    local scenario=$1 mark=$2 from=$3 stall_ms=$4 what=$5 base=${6:-$RL_STALL_BASE} ejected base_hb base_cyc episodes last_ms taken_ms user cyc_limit
+    local scenario=$1 mark=$2 from=$3 stall_ms=$4 wait_pct=$5 what=$6 base=${7:-$RL_STALL_BASE} ejected base_hb base_cyc episodes last_ms taken_ms user cyc_limit
     sleep 3
     ejected=$(ejections_since "$mark")
     read -r base_hb base_cyc _ <"$base" 2>/dev/null
@@ -139,8 +140,8 @@ stall_verdict() {
         rl_result "$scenario" fail "hackbench over 2x the default scheduler's; $figures"
     elif [ "$RL_CYC_MAX_US" -le 0 ] || [ "$RL_CYC_MAX_US" -gt "$cyc_limit" ]; then
         rl_result "$scenario" fail "the periodic waker's max latency over $((cyc_limit / 1000)) ms; $figures"
-    elif [ $((RL_STALL_WAIT_MS * 10)) -gt $((RL_STALL_MS * 6)) ]; then
-        rl_result "$scenario" fail "a hog worker waited over 60 % of the window; $figures"
+    elif [ $((RL_STALL_WAIT_MS * 100)) -gt $((RL_STALL_MS * wait_pct)) ]; then
+        rl_result "$scenario" fail "a hog worker waited over $wait_pct % of the window; $figures"
     elif [ "$episodes" -lt 1 ] || [ "$taken_ms" -gt 500 ] || [ "$taken_ms" -lt -500 ]; then
         rl_result "$scenario" fail "user space did not take over within 500 ms; $figures"
     elif [ "$user" -le 0 ]; then
@@ -156,7 +157,7 @@ sc_sigstop() {
     local from
     from=$(($(out_lines) + 1))
     stall_window sched_sigstop sched_sigcont
-    stall_verdict sigstop "sigstop-$RL_SCHED" "$from" "$RL_STALL_MS" "stopped ${RL_STALL_SECS}s under 2 hogs"
+    stall_verdict sigstop "sigstop-$RL_SCHED" "$from" "$RL_STALL_MS" 60 "stopped ${RL_STALL_SECS}s under 2 hogs"
 }
 
 # A live scheduler that makes no progress: its policy's pick_next spins for the
@@ -175,7 +176,9 @@ sc_spin() {
     from=$(($(out_lines) + 1))
     # stall_hogs takes 2 s; the spin begins 3 s after the start.
     stall_window true true
-    stall_verdict spin "spin-$RL_SCHED" "$from" "$((RL_STALL_SECS * 1000))" "pick_next spun ${RL_STALL_SECS}s under 2 hogs"
+    # The spinning thread is a third CPU-bound task on two CPUs: at a fair share each hog waits a third of the
+    # window before hackbench's tasks take their turn (54-65 % measured, docs/reliability.md), so 75 % here.
+    stall_verdict spin "spin-$RL_SCHED" "$from" "$((RL_STALL_SECS * 1000))" 75 "pick_next spun ${RL_STALL_SECS}s under 2 hogs"
     sched_quit
 }
 
@@ -262,7 +265,7 @@ sc_threads() {
     kmark "threads-$RL_SCHED"
     from=$(($(out_lines) + 1))
     stall_window sched_sigstop sched_sigcont
-    stall_verdict threads "threads-$RL_SCHED" "$from" "$RL_STALL_MS" "stopped ${RL_STALL_SECS}s under 2 hogs with $nr threads on the machine"
+    stall_verdict threads "threads-$RL_SCHED" "$from" "$RL_STALL_MS" 60 "stopped ${RL_STALL_SECS}s under 2 hogs with $nr threads on the machine"
     kill "$sleepers" 2>/dev/null
     wait "$sleepers" 2>/dev/null
     # The scenarios after this one start from a machine without a scheduler, as after panic.
