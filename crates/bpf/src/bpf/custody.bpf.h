@@ -88,6 +88,49 @@ static void custody_forget(struct task_ctx *tctx)
 	}
 }
 
+/* The most records custody_run_one_on() looks at, newest first. */
+#define CUSTODY_HELD_SCAN	256
+
+/*
+ * Take a task in custody whose runqueue is @cpu's out of it and insert it into @cpu's local DSQ, looking at the
+ * CUSTODY_HELD_SCAN newest records (custody is short unless user space is away, when the fallback takes it all).
+ * Its record in user space becomes stale, and its vtime stays the policy's. Returns whether there was one.
+ */
+static bool custody_run_one_on(s32 cpu)
+{
+	u64 newest = custody_next_seq, seq;
+	struct rl_custody_slot *slot;
+	struct task_struct *p;
+	struct task_ctx *tctx;
+	bool found = false;
+	u32 i;
+
+	bpf_for(i, 0, CUSTODY_HELD_SCAN) {
+		if (i >= newest || !counters.nr_custody)
+			break;
+		slot = custody_slot(newest - i);
+		if (!slot)
+			break;
+		seq = slot->seq;
+		if (!seq)
+			continue;
+		p = bpf_task_from_pid(slot->pid);
+		if (!p)
+			continue;
+		tctx = lookup_task_ctx(p);
+		found = scx_bpf_task_cpu(p) == cpu && bpf_cpumask_test_cpu(cpu, p->cpus_ptr) && tctx &&
+			custody_claim(tctx, seq);
+		if (found) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, kernel_slice(), 0);
+			stat_inc(kernel_dispatches);
+		}
+		bpf_task_release(p);
+		if (found)
+			break;
+	}
+	return found;
+}
+
 /*
  * The vtime the policy gave @p last, whatever the fallback ordered it by since. (Both loads are made, so that the
  * compiler cannot merge them into one load from either pointer, which the verifier rejects.)

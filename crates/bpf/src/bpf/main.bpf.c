@@ -213,8 +213,8 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	 * fallback's tasks; after one, the fallback's leftovers first (no more join them), then user space's.
 	 */
 	if (fallback) {
-		if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
-			scx_bpf_dsq_move_to_local(FALLBACK_DSQ, 0);
+		if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0) && !scx_bpf_dsq_move_to_local(FALLBACK_DSQ, 0))
+			dispatch_on_held_cpu(cpu);
 		return;
 	}
 	if (fallback_dsq_used) {
@@ -223,7 +223,8 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		if (!scx_bpf_dsq_nr_queued(FALLBACK_DSQ) && !in_fallback)
 			fallback_dsq_used = false;
 	}
-	scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);
+	if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
+		dispatch_on_held_cpu(cpu);
 }
 
 /*

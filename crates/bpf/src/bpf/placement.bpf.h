@@ -130,6 +130,25 @@ static bool cpu_is_taken(s32 cpu)
 	return curr && curr->pid != 0 && !is_usersched(curr);
 }
 
+/* Priorities below this are real-time, deadline and stop tasks (include/linux/sched/prio.h). */
+#define RL_MAX_RT_PRIO		100
+/* The policy of a task of ours in partial mode (include/uapi/linux/sched.h). */
+#define RL_SCHED_EXT		7
+
+/*
+ * Whether a runnable task of a higher scheduling class is current on @cpu, so that ops.dispatch() is called there
+ * only because the kernel's deadline server for our class lent it a share of the CPU: real-time, deadline and stop
+ * tasks, and in partial mode any task not of ours. (One that is blocking is leaving the CPU, not holding it.)
+ */
+static bool cpu_held_by_higher_class(s32 cpu)
+{
+	const struct task_struct *curr = __COMPAT_scx_bpf_cpu_curr(cpu);
+
+	if (!curr || !curr->pid || curr->__state || is_usersched(curr))
+		return false;
+	return curr->prio < RL_MAX_RT_PRIO || (partial_mode && curr->policy != RL_SCHED_EXT);
+}
+
 /* Kick @cpu after inserting a task into its DSQ (preempting its current task if asked). */
 static void kick_target(s32 cpu, bool preempt)
 {

@@ -228,6 +228,37 @@ static void dispatch_usersched(s32 this_cpu)
 }
 
 /*
+ * ops.dispatch() found nothing for @cpu. If a task of a higher scheduling class holds @cpu
+ * (cpu_held_by_higher_class()), the call comes from the kernel's deadline server, which lends our class a share of
+ * the CPU (50 ms a second) and stops for good when it finds nothing to run: it starts again only when the number of
+ * our tasks on the CPU's runqueue goes from 0 to 1. So while any task of ours is counted on @cpu without being in a
+ * DSQ, give the server one: the parked scheduler if it is parked on @cpu, else a task in custody whose runqueue is
+ * @cpu's (typically woken there while the scheduler was asleep). Otherwise they and every task that comes later and
+ * can run only on @cpu (cyclictest's measuring thread) wait for as long as the higher class holds the CPU, until the
+ * watchdog (the vm-test `starve` scenario: an RT busy loop on the scheduler's CPU).
+ */
+static void dispatch_on_held_cpu(s32 cpu)
+{
+	struct task_struct *p;
+	bool parked_here;
+
+	if (!scx_bpf_dispatch_nr_slots() || !cpu_held_by_higher_class(cpu))
+		return;
+	if (usersched_parked && usersched_cpu < 0) {
+		p = bpf_task_from_pid(usersched_pid);
+		if (p) {
+			parked_here = scx_bpf_task_cpu(p) == cpu && __sync_lock_test_and_set(&usersched_parked, 0);
+			if (parked_here)
+				scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, SCX_SLICE_DFL, 0);
+			bpf_task_release(p);
+			if (parked_here)
+				return;
+		}
+	}
+	custody_run_one_on(cpu);
+}
+
+/*
  * The user-space scheduler leaves @cpu with dispatches still in the user ring. Only ops.dispatch() applies them, and
  * @cpu calls it only once its local DSQ is empty: if tasks are queued there, each may run a whole slice first while
  * the dispatched tasks (often bound for an idle CPU) wait. Wake the idle CPUs instead: any CPU's ops.dispatch()
