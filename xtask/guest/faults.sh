@@ -294,6 +294,8 @@ sc_panic() {
 
 sc_badcli() {
     local args rc bad=
+    # With no scheduler running, whatever ran before: a bad invocation must attach nothing.
+    sched_quit
     for args in "--no-such-flag" "--stats -1" "--stats abc" "--exit-dump-len -1" "--direct-wakeup-us 5"; do
         # shellcheck disable=SC2086
         "$RL_SCHED" $args >/tmp/badcli.out 2>&1

@@ -24,14 +24,14 @@ pub const SCENARIOS: &[&str] = &[
 /// (CI always runs them). See docs/reliability.md.
 pub const FAULT_SCENARIOS: &[&str] = &[
     "churn", "cimix", "pinned", "second", "unpriv", "memory", "sigkill", "partial", "panic",
-    "spin", "threads", "starve", "badcli",
+    "spin", "threads", "custody", "starve", "badcli",
 ];
 
 /// Scenarios run only when named with `--scenario` (measurements rather than checks of ours).
-pub const PROBE_SCENARIOS: &[&str] = &["cycles", "custody"];
+pub const PROBE_SCENARIOS: &[&str] = &["cycles"];
 
 /// Seconds the fault scenarios add per scheduler under TCG (for the timeout).
-const FAULT_SECS_PER_SCHED: u64 = 330;
+const FAULT_SECS_PER_SCHED: u64 = 350;
 
 /// The guest helper binary (xtask/src/bin/rl-guest.rs), put in the initramfs.
 const GUEST_HELPER: &str = "rl-guest";

@@ -9,9 +9,10 @@
 //!   fallback's cost must not grow with the number of threads on the machine).
 //! - `rl-guest burst N SPIN_MS FIFO PID`: N threads that each open the named pipe FIFO for reading, which blocks
 //!   until a writer opens it, and then each run on the CPU for SPIN_MS. Two seconds after they started, the main
-//!   thread stops process PID (SIGSTOP) and at once opens the pipe for writing, which wakes all N in that one system
-//!   call; four seconds later it lets PID go on (SIGCONT). The `custody` scenario: hundreds of tasks become runnable
-//!   at once and wait in the stopped scheduler's custody, with no other task scheduled in between.
+//!   thread (now `SCHED_FIFO`) stops process PID (SIGSTOP) and at once opens the pipe for writing, which wakes all N
+//!   in that one system call; four seconds later it lets PID go on (SIGCONT). The `custody` scenario: hundreds of
+//!   tasks become runnable at once and wait in the stopped scheduler's custody, with no other task scheduled in
+//!   between.
 
 // The one system call this helper exists for has no safe wrapper in a crate xtask builds with (nix and rustix
 // know no SCHED_EXT); the tidy test allows `unsafe` here and in crates/bpf only.
@@ -165,6 +166,18 @@ fn burst(n: u64, spin: Duration, fifo: PathBuf, pid: i32) -> ExitCode {
         Ok(threads) => threads,
         Err(code) => return code,
     };
+    // From here this thread is real-time, so it never waits in the custody of the scheduler it stops: preempted
+    // between the stop and the open, it would wait out the fallback's limit, and the threads it then woke would go
+    // to the fallback at once instead of into custody.
+    let param = SchedParam { sched_priority: 10 };
+    // SAFETY: `param` outlives the call; pid 0 is the calling thread.
+    if unsafe { sched_setscheduler(0, SCHED_FIFO, &param) } != 0 {
+        eprintln!(
+            "rl-guest: cannot make the waking thread SCHED_FIFO: {}",
+            std::io::Error::last_os_error()
+        );
+        return ExitCode::FAILURE;
+    }
     thread::sleep(Duration::from_secs(2));
     if let Err(e) = signal(pid, SIGSTOP) {
         eprintln!("rl-guest: cannot stop {pid}: {e}");
