@@ -26,14 +26,22 @@ static void wake_user_ring(void)
  * when a CPU finds nothing to take (usersched_wake_deferred()), with the next record that may not wait, or
  * DEFER_WAKEUP_MAX_NS after the first record that waits (usersched_wake_overdue()). Three CPU hogs on two CPUs:
  * one round per two slice ends instead of one per slice end (docs/benchmarks.md, "Batched wakeups").
+ *
+ * Never for a record of the CPU the scheduler sleeps on, nor while a task of a higher scheduling class holds that
+ * CPU or @cpu (whose tasks it re-enqueues, SCX_ENQ_REENQ): there our class may run only on the kernel's deadline
+ * server, which stops for good when it finds nothing to run (dispatch_on_held_cpu()), and a scheduler left asleep
+ * while tasks of that CPU wait in its custody strands them (the vm-test `starve` scenario; the holder of @cpu cannot
+ * be told from here, where the CPU's current task is still @p).
  */
 static bool usersched_defer_wakeup(const struct task_ctx *tctx, u64 enq_flags, s32 cpu)
 {
 	u64 since;
 
-	if ((enq_flags & SCX_ENQ_WAKEUP) || tctx->is_new || partial_mode || !usersched_asleep || usersched_cpu >= 0)
+	if ((enq_flags & (SCX_ENQ_WAKEUP | SCX_ENQ_REENQ)) || tctx->is_new || partial_mode)
 		return false;
-	if (!other_cpus_run_ours(cpu))
+	if (!usersched_asleep || usersched_cpu >= 0)
+		return false;
+	if (cpu == usersched_last_cpu || !other_cpus_run_ours(cpu) || cpu_is_taken(usersched_last_cpu))
 		return false;
 	since = wakeup_deferred_ns;
 	if (!since) {

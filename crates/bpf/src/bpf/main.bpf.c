@@ -294,6 +294,7 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 		 * sees the other's write, so a record never waits for a parked scheduler nobody kicks.
 		 */
 		__sync_lock_test_and_set(&usersched_cpu, -1);
+		usersched_last_cpu = cpu;
 		usersched_asleep = !runnable;
 		usersched_seen_ns = now;
 		drain_elsewhere_if_stuck(cpu);

@@ -62,6 +62,7 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
+static volatile s32 usersched_last_cpu = -1;	/* the CPU it last stopped on */
 static volatile u32 usersched_parked;		/* runnable but in no DSQ: only ops.dispatch() can run it */
 static volatile u64 wakeups_queued;		/* records of woken tasks sent to user space, ever */
 static volatile u64 wakeups_queued_at_run;	/* wakeups_queued when the user-space scheduler last started running */
