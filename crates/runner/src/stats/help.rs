@@ -62,7 +62,6 @@ mod tests {
             "fb_ms",
             "fb_last_ms",
             "direct",
-            "batched",
             "custody",
             "cpus",
             "running",
