@@ -41,10 +41,6 @@ bench_attached() {
     [ -n "$RL_SCHED_PID" ] || return 0
     sched_attached
 }
-# metrc_ops FILE NAME: bogo ops/s (real time) of stressor NAME in stress-ng's --metrics-brief output
-metrc_ops() {
-    awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
-}
 
 # ctxt_count: context switches of the whole machine since boot
 ctxt_count() { awk '/^ctxt / { print $2 }' /proc/stat; }
@@ -66,7 +62,7 @@ idle_pct() {
 # CPU time and dispatches and each CPU's idle time over the workload's window
 # appended
 bench_sample() {
-    local w=$1 rep=$2 ticks wall user kernel direct att idle ctxt
+    local w=$1 rep=$2 ticks wall user kernel direct batched att idle ctxt
     shift 2
     ticks=$((${RL_T1:-$(sched_ticks)} - RL_T0))
     ctxt=$((${RL_CX1:-$(ctxt_count)} - RL_CX0))
@@ -75,17 +71,19 @@ bench_sample() {
         user=$(stat_sum user "$RL_L0")
         kernel=$(stat_sum kernel "$RL_L0")
         direct=$(stat_sum direct "$RL_L0")
+        batched=$(stat_sum batched "$RL_L0")
     else
         user=0
         kernel=0
         direct=0
+        batched=0
     fi
     att=1
     bench_attached || att=0
     idle=$(idle_pct "$RL_IDLE0" "${RL_IDLE1:-$(idle_ticks)}" "$wall")
     # shellcheck disable=SC2086
     rl bench sample "$RL_PHASE" "$RL_BENCH_NAME" "$w" "$rep" "$@" \
-        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "direct=$direct" "ctxt=$ctxt" "attached=$att" $idle
+        "wall_s=$wall" "sched_ticks=$ticks" "user=$user" "kernel=$kernel" "direct=$direct" "batched=$batched" "ctxt=$ctxt" "attached=$att" $idle
 }
 
 # bench_window: start measuring the scheduler over a workload

@@ -135,6 +135,10 @@ out_lines() { wc -l <"$RL_SCHED_OUT"; }
 # out_tail [N]: the last N lines of the output on one line, colours removed
 RL_ESC=$(printf '\033')
 out_tail() { tail -n "${1:-3}" "$RL_SCHED_OUT" | sed "s/${RL_ESC}\[[0-9;]*m//g" | grep -v '^[[:space:]]*$' | tr '\n' '|'; }
+# metrc_ops FILE NAME: bogo ops/s (real time) of stressor NAME in stress-ng's --metrics-brief output
+metrc_ops() {
+    awk -v name="$2" '/metrc:/ { for (i = 1; i < NF; i++) if ($i == name && $(i + 1) ~ /^[0-9.]+$/ && $(i + 5) ~ /^[0-9.]+$/) v = $(i + 5) } END { print v + 0 }' "$1"
+}
 # stat_sum KEY [FROM_LINE]: sum of KEY=N over the stats lines of the output
 stat_sum() {
     awk -v key="$1" -v from="${2:-1}" -v tag="[$RL_SCHED]" '

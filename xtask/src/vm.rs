@@ -17,7 +17,8 @@ use crate::KernelArgs;
 /// The scenarios run for each scheduler, in order (see xtask/guest/scenarios.sh and stall.sh).
 /// Each needs a `sc_<name>` function in the guest library.
 pub const SCENARIOS: &[&str] = &[
-    "attach", "survival", "dispatch", "exits", "direct", "sigstop", "hotplug", "sigterm", "detach",
+    "attach", "survival", "dispatch", "exits", "direct", "batched", "sigstop", "hotplug",
+    "sigterm", "detach",
 ];
 
 /// The fault scenarios, run after [`SCENARIOS`] with `--faults`

@@ -344,6 +344,7 @@ impl Connector for BpfConnector {
             congested_dispatches: c.congested_dispatches,
             fallback_dispatches: c.fallback_dispatches,
             direct_wakeups: c.direct_wakeups,
+            batched_records: c.batched_records,
             nr_running: gauge(c.nr_running),
             nr_queued: c.queued_sent.saturating_sub(self.received),
             nr_scheduled: scheduled,

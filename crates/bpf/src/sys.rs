@@ -6,10 +6,10 @@ use std::io;
 use rustland_core::ConnectorError;
 
 /// Longest sleep of an idle scheduler in [`rustland_core::Connector::yield_cpu`]; the BPF heartbeat (100 ms) would
-/// bound it otherwise. Short because the scheduler does measurably better when it also runs every few milliseconds
-/// while idle: hackbench ran 2.0-2.5 s with this timeout against 3.0-3.5 s with the heartbeat alone (6.18 under
-/// qemu TCG, same boots; docs/benchmarks.md).
-pub(crate) const IDLE_WAIT_MS: i32 = 5;
+/// bound it otherwise. Longer than the BPF side lets records wait without waking the scheduler (5 ms after the first
+/// at most, `DEFER_WAKEUP_MAX_NS`), so that the timeout does not end those waits early, and short enough that a
+/// wakeup the ring missed costs little (docs/benchmarks.md, "Batched wakeups").
+pub(crate) const IDLE_WAIT_MS: i32 = 20;
 
 /// Waits until the queued-task ring (its map fd, `ring_fd`) has a record, `IDLE_WAIT_MS` pass, or a signal arrives.
 ///

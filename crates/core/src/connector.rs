@@ -89,6 +89,10 @@ pub struct Counters {
     /// that CPU itself, ahead of the task running there, without asking user space (off unless the connector was
     /// built with direct wakeups).
     pub direct_wakeups: u64,
+    /// Records of tasks whose slice ended that the kernel side handed to a sleeping user space without waking it,
+    /// to be read in its next round along with later ones: while every CPU runs a task, a round for each slice end
+    /// would cost a preemption and a round apiece.
+    pub batched_records: u64,
     /// Tasks running right now (gauge).
     pub nr_running: u64,
     /// Tasks waiting in the channel to user space right now (gauge).

@@ -9,7 +9,7 @@
 static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_flags)
 {
 	struct rl_queued_task *rec;
-	u64 flags = 0, seq;
+	u64 flags = 0, seq, wakeup;
 
 	rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
 	if (!rec)
@@ -19,6 +19,7 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
 		return false;
 	}
+	wakeup = usersched_record_wakeup(tctx, enq_flags, scx_bpf_task_cpu(p));
 	if (enq_flags & SCX_ENQ_WAKEUP) {
 		flags |= RL_ENQ_WAKEUP;
 		__sync_fetch_and_add(&wakeups_queued, 1);
@@ -44,8 +45,8 @@ static bool queue_to_user(struct task_struct *p, struct task_ctx *tctx, u64 enq_
 	tctx->fallback_owned = false;
 	rec->enq_seq = seq;
 	__builtin_memcpy(rec->comm, p->comm, RL_COMM_LEN);
-	/* Adaptive wakeup: only wakes user space if it sleeps waiting for this ring (see yield_cpu()). */
-	bpf_ringbuf_submit(rec, 0);
+	/* Wakes user space only if it sleeps waiting for this ring (see yield_cpu()), and not always then. */
+	bpf_ringbuf_submit(rec, wakeup);
 	stat_inc(queued_sent);
 	dbg("rustland: queue pid=%d seq=%llu flags=0x%llx", p->pid, seq, flags);
 	return true;
@@ -108,17 +109,4 @@ static long handle_dispatch(struct bpf_dynptr *dynptr, void *context)
 	bpf_task_release(p);
 
 	return !scx_bpf_dispatch_nr_slots();
-}
-
-/*
- * Wake user space if it sleeps waiting for the @queued ring, whether or not a record is there: a record reserved
- * and discarded advances the ring's producer position, which is what makes the ring readable to poll(2), and
- * BPF_RB_FORCE_WAKEUP wakes the waiter however far behind the consumer is. User space skips discarded records.
- */
-static void wake_user_ring(void)
-{
-	struct rl_queued_task *rec = bpf_ringbuf_reserve(&queued, sizeof(*rec), 0);
-
-	if (rec)
-		bpf_ringbuf_discard(rec, BPF_RB_FORCE_WAKEUP);
 }

@@ -111,6 +111,7 @@ struct rl_counters {
 	u64 fallback_reclaimed;	/* tasks the fallback took back from user space's custody */
 	u64 fallback_since_ns;	/* when the fallback episode going on began (CLOCK_MONOTONIC), 0 if none */
 	u64 direct_wakeups;	/* tasks woken by an interrupt that the dispatcher put on their CPU itself */
+	u64 batched_records;	/* records that waited for the sleeping scheduler's next round without waking it */
 };
 
 #endif /* __RUSTLAND_INTF_H */

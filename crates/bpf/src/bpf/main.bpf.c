@@ -45,6 +45,7 @@
 #include "resume.bpf.h"
 #include "custody.bpf.h"
 #include "usersched.bpf.h"
+#include "batched_wakeup.bpf.h"
 #include "direct_wakeup.bpf.h"
 #include "handoff.bpf.h"
 #include "fallback.bpf.h"
@@ -223,8 +224,10 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 		if (!scx_bpf_dsq_nr_queued(FALLBACK_DSQ) && !in_fallback)
 			fallback_dsq_used = false;
 	}
-	if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0))
+	if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0)) {
+		usersched_wake_deferred(cpu);
 		dispatch_on_held_cpu(cpu);
+	}
 }
 
 /*
@@ -252,6 +255,7 @@ void BPF_STRUCT_OPS(rustland_running, struct task_struct *p)
 		usersched_parked = 0;
 		wakeups_queued_at_run = wakeups_queued;
 		usersched_seen_ns = now;
+		wakeup_deferred_ns = 0;
 		/*
 		 * It reads every record queued so far, so a request to run it made before now is answered; one made
 		 * while it runs sets the flag again (kick_usersched()). Left set, the flag would make the next
@@ -290,6 +294,7 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 		 * sees the other's write, so a record never waits for a parked scheduler nobody kicks.
 		 */
 		__sync_lock_test_and_set(&usersched_cpu, -1);
+		usersched_last_cpu = cpu;
 		usersched_asleep = !runnable;
 		usersched_seen_ns = now;
 		drain_elsewhere_if_stuck(cpu);
@@ -332,13 +337,15 @@ void BPF_STRUCT_OPS(rustland_stopping, struct task_struct *p, bool runnable)
 /*
  * The scheduler tick runs in the timer interrupt, so the hard-IRQ field of the preempt count holds 1 here, above the
  * preemption and softirq fields (and below NMI's, which is 0, and x86's folded need-resched bit 31, left out): its
- * position is the highest bit set. Found once; in_hardirq() says false until then.
+ * position is the highest bit set. Found once; in_hardirq() says false until then. Also where records that wait for
+ * the sleeping scheduler's round get it after DEFER_WAKEUP_MAX_NS at the latest.
  */
 void BPF_STRUCT_OPS(rustland_tick, struct task_struct *p)
 {
 	const int *count;
 	u32 pc, bit;
 
+	usersched_wake_overdue();
 	if (hardirq_shift || !bpf_ksym_exists(&__preempt_count))
 		return;
 	count = bpf_this_cpu_ptr(&__preempt_count);

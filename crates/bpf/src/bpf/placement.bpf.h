@@ -41,10 +41,10 @@ static s32 pick_idle(const struct task_struct *p, s32 prev_cpu)
 }
 
 /*
- * Whether every CPU runs one of our tasks (cpu_started_ns), so that none is idle: a few loads instead of a search
- * of the idle mask (three kfunc calls), on the path of every wakeup under load.
+ * Whether every CPU but @this_cpu (-1: every CPU) runs one of our tasks (cpu_started_ns), so that none is idle: a few
+ * loads instead of a search of the idle mask (three kfunc calls), on the path of every wakeup under load.
  */
-static bool all_cpus_run_ours(void)
+static bool other_cpus_run_ours(s32 this_cpu)
 {
 	u64 *started;
 	s32 cpu;
@@ -52,11 +52,18 @@ static bool all_cpus_run_ours(void)
 	bpf_for(cpu, 0, nr_cpu_ids) {
 		if (cpu >= RL_MAX_CPUS)
 			break;
+		if (cpu == this_cpu)
+			continue;
 		started = MEMBER_VPTR(cpu_started_ns, [cpu]);
 		if (!started || !*started)
 			return false;
 	}
 	return true;
+}
+
+static bool all_cpus_run_ours(void)
+{
+	return other_cpus_run_ours(-1);
 }
 
 /* Claim any idle online CPU, or return a negative errno. */

@@ -42,6 +42,8 @@ const volatile u64 heartbeat_ns = 100 * NSEC_PER_MSEC;	/* heartbeat timer period
 const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran less than this */
 /* A wakeup by a task, not an interrupt, preempts only a task that ran this long for the scheduler's round. */
 #define TASK_WAKEUP_PREEMPT_MIN_NS	(1 * NSEC_PER_MSEC)
+/* The longest a record waits for the sleeping scheduler's next round without waking it (usersched_defer_wakeup()). */
+#define DEFER_WAKEUP_MAX_NS		(5 * NSEC_PER_MSEC)
 /* A task the woken scheduler preempts resumes without user space if it ran less than this (usersched_preempts()). */
 #define RESUME_MAX_RAN_NS		(1 * NSEC_PER_MSEC)
 const volatile u64 direct_wakeup_max_ns;		/* longest burst of a directly woken task, 0: off */
@@ -60,10 +62,12 @@ static volatile u32 usersched_needed;		/* put the user-space scheduler on a CPU 
 static volatile s32 usersched_cpu = -1;		/* CPU the user-space scheduler runs on, -1 if none */
 static volatile s32 usersched_wake_cpu = -1;	/* CPU a waking user-space scheduler should take, -1: its own */
 static volatile bool usersched_asleep;		/* it stopped to sleep (in poll) and has not been woken since */
+static volatile s32 usersched_last_cpu = -1;	/* the CPU it last stopped on */
 static volatile u32 usersched_parked;		/* runnable but in no DSQ: only ops.dispatch() can run it */
 static volatile u64 wakeups_queued;		/* records of woken tasks sent to user space, ever */
 static volatile u64 wakeups_queued_at_run;	/* wakeups_queued when the user-space scheduler last started running */
 static volatile u64 usersched_seen_ns;		/* last time the user-space scheduler started or stopped */
+static volatile u64 wakeup_deferred_ns;		/* a record waits for the sleeping scheduler since, 0: none waits */
 static volatile u64 user_progress_ns;		/* last drain that applied a user dispatch, or custody became non-empty */
 static u64 custody_next_seq;			/* the last sequence number handed out (custody.bpf.h) */
 static volatile u32 custody_cursor;		/* where the fallback's scan of the custody list goes on */

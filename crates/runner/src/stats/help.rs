@@ -62,6 +62,7 @@ mod tests {
             "fb_ms",
             "fb_last_ms",
             "direct",
+            "batched",
             "custody",
             "cpus",
             "running",

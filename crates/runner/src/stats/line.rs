@@ -9,13 +9,14 @@ use super::{sleep_unless_stopped, Metrics, Snapshot, StatsRequester};
 
 impl Metrics {
     /// The `--stats` line: `[<scheduler>] user=.. kernel=.. cancelled=.. stale=.. bounced=.. congested=.. fallback=..
-    /// fb_episodes=.. fb_reclaimed=.. fb_ms=.. fb_last_ms=.. direct=.. running=.. queued=.. scheduled=.. custody=.. exits=..
+    /// fb_episodes=.. fb_reclaimed=.. fb_ms=.. fb_last_ms=.. direct=.. batched=.. running=.. queued=.. scheduled=..
+    /// custody=.. exits=..
     /// pgfaults=..` followed by the policy's figures.
     pub fn format_line(&self) -> String {
         use std::fmt::Write as _;
         let mut line = format!(
             "[{}] user={} kernel={} cancelled={} stale={} bounced={} congested={} fallback={} fb_episodes={} fb_reclaimed={} fb_ms={} \
-             fb_last_ms={} direct={} running={} queued={} scheduled={} custody={} exits={} pgfaults={}",
+             fb_last_ms={} direct={} batched={} running={} queued={} scheduled={} custody={} exits={} pgfaults={}",
             self.scheduler,
             self.user,
             self.kernel,
@@ -29,6 +30,7 @@ impl Metrics {
             self.fb_ms,
             self.fb_last_ms,
             self.direct,
+            self.batched,
             self.running,
             self.queued,
             self.scheduled,
@@ -109,6 +111,7 @@ mod tests {
                 "fb_ms",
                 "fb_last_ms",
                 "direct",
+                "batched",
                 "running",
                 "queued",
                 "scheduled",

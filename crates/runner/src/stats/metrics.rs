@@ -69,6 +69,11 @@ pub struct Metrics {
         desc = "Short-burst tasks woken by an interrupt (timer, device) that BPF put on their CPU without user space (delta)"
     )]
     pub direct: u64,
+    /// Records handed to the sleeping scheduler without waking it, read in a later round (delta).
+    #[stat(
+        desc = "Records of tasks whose slice ended that waited for the sleeping scheduler's next round instead of waking it (delta)"
+    )]
+    pub batched: u64,
     /// Possible CPUs.
     #[stat(desc = "Number of possible CPUs")]
     pub cpus: u64,
@@ -122,6 +127,7 @@ impl Metrics {
             fb_ms: delta(c.fallback_ns, p.fallback_ns) / 1_000_000,
             fb_last_ms: c.fallback_last_ns / 1_000_000,
             direct: delta(c.direct_wakeups, p.direct_wakeups),
+            batched: delta(c.batched_records, p.batched_records),
             cpus: u64::from(cur.nr_cpus),
             running: c.nr_running,
             queued: c.nr_queued,

@@ -63,6 +63,7 @@ pub fn add_counters(base: &Counters, current: &Counters) -> Counters {
         congested_dispatches: base.congested_dispatches + current.congested_dispatches,
         fallback_dispatches: base.fallback_dispatches + current.fallback_dispatches,
         direct_wakeups: base.direct_wakeups + current.direct_wakeups,
+        batched_records: base.batched_records + current.batched_records,
         stale_records: base.stale_records + current.stale_records,
         fallback_episodes: base.fallback_episodes + current.fallback_episodes,
         fallback_reclaimed: base.fallback_reclaimed + current.fallback_reclaimed,
