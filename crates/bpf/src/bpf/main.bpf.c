@@ -226,6 +226,7 @@ void BPF_STRUCT_OPS(rustland_dispatch, s32 cpu, struct task_struct *prev)
 	}
 	if (!scx_bpf_dsq_move_to_local(SHARED_DSQ, 0)) {
 		usersched_wake_deferred(cpu);
+		keep_prev_briefly(prev);
 		dispatch_on_held_cpu(cpu);
 	}
 }

@@ -44,6 +44,8 @@ const volatile u64 preempt_min_ns = 100000;		/* never preempt a task that ran le
 #define TASK_WAKEUP_PREEMPT_MIN_NS	(1 * NSEC_PER_MSEC)
 /* The longest a record waits for the sleeping scheduler's next round without waking it (usersched_defer_wakeup()). */
 #define DEFER_WAKEUP_MAX_NS		(5 * NSEC_PER_MSEC)
+/* The slice of a task kept past its slice's end while user space holds tasks (keep_prev_briefly()). */
+#define KEPT_SLICE_NS			(1 * NSEC_PER_MSEC)
 /* A task the woken scheduler preempts resumes without user space if it ran less than this (usersched_preempts()). */
 #define RESUME_MAX_RAN_NS		(1 * NSEC_PER_MSEC)
 const volatile u64 direct_wakeup_max_ns;		/* longest burst of a directly woken task, 0: off */
