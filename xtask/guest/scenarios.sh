@@ -113,7 +113,8 @@ sc_direct() {
 # the one whose slice ended waits for the scheduler's next round instead of
 # waking it (batched=). The waits must stay short: no fallback episode, and in
 # each of RL_BATCHED_ROUNDS runs of 5 s the three hogs get a fair share each
-# (Jain's index over their bogo ops; one starved hog showed in one run of six).
+# (Jain's index over their bogo ops). Several runs, because a hog starved by a
+# scheduling pattern shows in only some of them.
 RL_BATCHED_ROUNDS=${RL_BATCHED_ROUNDS:-3}
 sc_batched() {
     need_running batched || return

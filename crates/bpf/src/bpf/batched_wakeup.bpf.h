@@ -94,9 +94,9 @@ static void usersched_wake_overdue(void)
  * @cpu's ops.dispatch() found no task to take while its task @prev, whose slice ended, may go on running: the kernel
  * then keeps @prev and, without this, gives it a whole default slice (20 ms). While user space holds tasks (records
  * waiting in the ring, the round that reads them under way, tasks its policy keeps), the round is about to put one
- * in the shared DSQ, where it would wait those 20 ms for @cpu, and the next round's task 20 ms more: one of three CPU
- * hogs on two CPUs got 40 % of its share that way (vm-test `batched`). So @prev gets KEPT_SLICE_NS, and @cpu looks
- * again at the next tick.
+ * in the shared DSQ, where it would wait those 20 ms for @cpu, and the next round's task 20 ms more: when the pattern
+ * repeats, one of three CPU hogs on two CPUs gets a fraction of its share (vm-test `batched`). So @prev gets
+ * KEPT_SLICE_NS, and @cpu looks again at the next tick.
  */
 static void keep_prev_briefly(struct task_struct *prev)
 {
